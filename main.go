@@ -1,0 +1,203 @@
+// Command paas is a self-hosted platform-as-a-service in one binary: it
+// builds Node.js apps into containers, runs them, routes traffic to them and
+// serves the Nodejitsu, Tsuru, now and Jitsu APIs over one data model.
+//
+//	paas [serve]         run the platform (the default)
+//	paas backup FILE     write a consistent copy of the database
+//	paas base-image      prepare the Node base image (--from-host: build it from this machine's node)
+//	paas version         print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/runtime"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "paas:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args)
+	case "backup":
+		return backup(args)
+	case "base-image":
+		return baseImage(args)
+	case "version":
+		fmt.Println("paas", version)
+		return nil
+	case "help":
+		usage(os.Stdout)
+		return nil
+	}
+	usage(os.Stderr)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: paas [serve] [flags]    run the platform (see paas serve --help)
+       paas backup FILE           write a consistent copy of the database to FILE
+       paas base-image [--from-host]  pull (or build from this machine's node) the Node base image
+       paas version               print the version
+`)
+}
+
+// flagSet declares every setting as a flag whose default comes from its
+// environment variable, falling back to the embedded default.
+func flagSet(name string, cfg *server.Config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	str := func(p *string, flagName, env, def, help string) {
+		if v, ok := os.LookupEnv(env); ok {
+			def = v
+		}
+		fs.StringVar(p, flagName, def, help+" (env "+env+")")
+	}
+	d := server.Defaults
+	str(&cfg.DataDir, "data", "PAAS_DATA", d.DataDir, "data directory: paas.db and secret.key")
+	str(&cfg.APIAddr, "api", "PAAS_API", d.APIAddr, "API and web UI listen address")
+	str(&cfg.HTTPAddr, "http", "PAAS_HTTP", d.HTTPAddr, "HTTP ingress listen address (apps at http://<app>.<domain>)")
+	str(&cfg.HTTPSAddr, "https", "PAAS_HTTPS", d.HTTPSAddr, "HTTPS ingress listen address (planned: ACME)")
+	str(&cfg.DNSAddr, "dns", "PAAS_DNS", d.DNSAddr, "authoritative DNS listen address, UDP and TCP (planned)")
+	str(&cfg.Domain, "domain", "PAAS_DOMAIN", d.Domain, "platform domain")
+	str(&cfg.PublicIP, "public-ip", "PAAS_PUBLIC_IP", d.PublicIP, "public IPv4/IPv6 addresses of this server, comma-separated (for DNS)")
+	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
+	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL (planned)")
+	str(&cfg.ACMEEmail, "acme-email", "PAAS_ACME_EMAIL", d.ACMEEmail, "ACME account email (planned)")
+	str(&cfg.SMTPURL, "smtp", "PAAS_SMTP", d.SMTPURL, "SMTP server for invite codes, smtp://user:pass@host:port (default: codes go to the log)")
+	str(&cfg.SMTPFrom, "smtp-from", "PAAS_SMTP_FROM", d.SMTPFrom, "sender address for mail")
+	return fs
+}
+
+func serve(args []string) error {
+	var cfg server.Config
+	fs := flagSet("serve", &cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg.AdminPassword = os.Getenv("PAAS_ADMIN_PASSWORD")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return server.Run(ctx, cfg, log)
+}
+
+// backup copies the database. The running server holds the file lock, so
+// when the file is locked the copy is fetched from the server's admin
+// endpoint (credentials: PAAS_ADMIN_PASSWORD).
+func backup(args []string) error {
+	var cfg server.Config
+	fs := flagSet("backup", &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: paas backup [flags] FILE")
+	}
+	out := fs.Arg(0)
+	store, err := paas.OpenStore(cfg.DataDir)
+	if err == nil {
+		defer store.Close()
+		n, err := store.BackupFile(out)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s (%d bytes); keep %s with it to decrypt secrets\n", out, n, filepath.Join(cfg.DataDir, "secret.key"))
+		return nil
+	}
+	if !errors.Is(err, paas.ErrLocked) {
+		return err
+	}
+	pw := os.Getenv("PAAS_ADMIN_PASSWORD")
+	if pw == "" {
+		return errors.New("the server is running (data file locked): set PAAS_ADMIN_PASSWORD to fetch the backup from its API")
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+cfg.APIAddr+"/admin/backup", nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("admin", pw)
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch backup from running server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("fetch backup from running server: %s: %s", resp.Status, body)
+	}
+	tmp := out + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write backup: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d bytes) from the running server; keep %s with it to decrypt secrets\n", out, n, filepath.Join(cfg.DataDir, "secret.key"))
+	return nil
+}
+
+func baseImage(args []string) error {
+	var cfg server.Config
+	fs := flagSet("base-image", &cfg)
+	fromHost := fs.Bool("from-host", false, "build the image from this machine's node binary instead of pulling (offline installs, CI)")
+	node := fs.String("node", "", "with --from-host: the node binary (default: node on PATH)")
+	tag := fs.String("tag", "", "with --from-host: the tag to create (default "+runtime.HostBaseImage+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := runtime.NewDocker(ctx, runtime.DockerConfig{})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if *fromHost {
+		if *tag == "" {
+			*tag = runtime.HostBaseImage
+		}
+		if err := runtime.BuildHostBaseImage(ctx, d, *node, *tag, os.Stdout); err != nil {
+			return err
+		}
+		fmt.Printf("built %s; run the platform with --base-image %s\n", *tag, *tag)
+		return nil
+	}
+	return d.EnsureImage(ctx, cfg.BaseImage, os.Stdout)
+}

@@ -1,0 +1,188 @@
+// Package api holds what every API face shares: handlers that return
+// errors and the one adapter that turns errors into JSON responses, body
+// decoding with size limits, and credential extraction with a rate limit
+// on failed attempts.
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/selfhost/paas/paas"
+)
+
+// HandlerFunc is an httprouter handler that returns its error instead of
+// writing it, so error responses are written in one place.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error
+
+// ErrorBody is the one error shape of every face:
+// {"error":{"code":"…","message":"…"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Adapter converts HandlerFuncs into httprouter handles.
+type Adapter struct {
+	Log *slog.Logger
+	// Before runs before every handler (a face sets its headers here).
+	Before func(w http.ResponseWriter, r *http.Request)
+}
+
+// Handle wraps h: it runs Before, recovers panics, and writes any returned
+// error with WriteError.
+func (a *Adapter) Handle(h HandlerFunc) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if a.Before != nil {
+			a.Before(w, r)
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.WriteError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		if err := h(w, r, ps); err != nil {
+			a.WriteError(w, r, err)
+		}
+	}
+}
+
+// WriteError writes err as the JSON error shape. Client errors carry their
+// message; internal errors are logged with an id and the client gets only
+// the id, never the internal text.
+func (a *Adapter) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, apiErr, ok := paas.ErrorStatus(err)
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		status, apiErr, ok = http.StatusRequestEntityTooLarge, paas.TooLarge("request body is larger than %d bytes", maxErr.Limit), true
+	}
+	detail := ErrorDetail{}
+	if ok {
+		detail.Code, detail.Message = apiErr.Code, apiErr.Message
+		if status >= 500 {
+			a.logger().Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
+	} else {
+		id := newErrorID()
+		a.logger().Error("internal error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		detail.Code, detail.Message = "internal_error", "internal error (id "+id+")"
+	}
+	WriteJSON(w, status, ErrorBody{Error: detail})
+}
+
+func (a *Adapter) logger() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}
+
+func newErrorID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data = []byte(`{"error":{"code":"internal_error","message":"response encoding failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(data)
+	w.Write([]byte("\n"))
+}
+
+// MaxJSONBody bounds JSON request bodies.
+const MaxJSONBody = 1 << 20
+
+// DecodeJSON reads a JSON object body whatever its Content-Type (real
+// clients send none, text/plain or form types). An empty body decodes as {}.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	raw, err := ReadBody(w, r, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	return Unmarshal(raw, v)
+}
+
+// ReadBody reads the whole body up to limit bytes (413 beyond).
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, paas.TooLarge("request body is larger than %d bytes", limit)
+		}
+		return nil, paas.BadRequest("reading request body: %v", err)
+	}
+	return raw, nil
+}
+
+// Unmarshal decodes a JSON object, turning syntax and type errors into 400s.
+func Unmarshal(raw []byte, v any) error {
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		raw = []byte("{}")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			if typeErr.Field == "" {
+				return paas.BadRequest("request body must be a JSON %s", jsonKind(v))
+			}
+			return paas.BadRequest("field %q must be a %s", typeErr.Field, typeErr.Type.String())
+		}
+		return paas.BadRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case *[]any:
+		return "array"
+	default:
+		return "object"
+	}
+}
+
+// NotFoundHandler answers unknown paths in the error shape.
+func (a *Adapter) NotFoundHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Before != nil {
+			a.Before(w, r)
+		}
+		a.WriteError(w, r, paas.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// MethodNotAllowedHandler answers known paths with a wrong method.
+func (a *Adapter) MethodNotAllowedHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Before != nil {
+			a.Before(w, r)
+		}
+		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed",
+			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)}})
+	})
+}

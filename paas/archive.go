@@ -1,0 +1,206 @@
+package paas
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// File is one file of a snapshot, addressed by the SHA-1 of its content
+// (the same id the now API gives files).
+type File struct {
+	Path string `json:"path"`
+	SHA1 string `json:"sha"`
+	Size int64  `json:"size"`
+	Mode int64  `json:"mode"`
+}
+
+// ArchiveFile is a file read from an uploaded archive, with its content.
+type ArchiveFile struct {
+	File
+	Data []byte
+}
+
+// ArchiveLimits bound what an upload may unpack to.
+type ArchiveLimits struct {
+	MaxFiles int
+	MaxBytes int64 // total uncompressed file bytes
+}
+
+// DefaultArchiveLimits suit a Node app without a huge node_modules.
+var DefaultArchiveLimits = ArchiveLimits{MaxFiles: 20000, MaxBytes: 256 << 20}
+
+// ReadArchive unpacks a .tgz app archive into memory and checks it: regular
+// files and directories only, no path that escapes the app root, a
+// package.json at the root (after stripping a single top-level folder such as
+// npm pack's "package/"). Any problem is a 400 (413 over the limits).
+func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, BadRequest("archive is not gzip-compressed: %v", err)
+	}
+	defer gz.Close()
+	tr := tar.NewReader(gz)
+	seen := map[string]bool{}
+	var files []ArchiveFile
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, BadRequest("malformed archive: %v", err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir, tar.TypeXGlobalHeader:
+			continue
+		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeSymlink, tar.TypeLink:
+			return nil, BadRequest("archive entry %q is a link; links are not supported in app archives", hdr.Name)
+		default:
+			return nil, BadRequest("archive entry %q is not a regular file", hdr.Name)
+		}
+		name, err := cleanArchivePath(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, BadRequest("archive has %q twice", name)
+		}
+		seen[name] = true
+		if len(files) >= lim.MaxFiles {
+			return nil, TooLarge("archive has more than %d files", lim.MaxFiles)
+		}
+		if hdr.Size < 0 || total+hdr.Size > lim.MaxBytes {
+			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if err != nil {
+			return nil, BadRequest("malformed archive: %v", err)
+		}
+		if int64(len(data)) != hdr.Size {
+			return nil, BadRequest("malformed archive: %q is truncated", name)
+		}
+		total += hdr.Size
+		sum := sha1.Sum(data)
+		mode := int64(0o644)
+		if hdr.Mode&0o111 != 0 {
+			mode = 0o755
+		}
+		files = append(files, ArchiveFile{File: File{Path: name, SHA1: hex.EncodeToString(sum[:]), Size: hdr.Size, Mode: mode}, Data: data})
+	}
+	files = stripTopFolder(files)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+func cleanArchivePath(name string) (string, error) {
+	if strings.ContainsRune(name, 0) || strings.Contains(name, "\\") {
+		return "", BadRequest("archive entry %q has an invalid name", name)
+	}
+	if path.IsAbs(name) {
+		return "", BadRequest("archive entry %q has an absolute path", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", BadRequest("archive entry %q escapes the app root", name)
+		}
+	}
+	clean := path.Clean(name)
+	if clean == "." || clean == "" {
+		return "", BadRequest("archive entry %q has an empty name", name)
+	}
+	return clean, nil
+}
+
+// stripTopFolder removes a folder every file lives in, when package.json is
+// in it rather than at the root (npm pack writes "package/…").
+func stripTopFolder(files []ArchiveFile) []ArchiveFile {
+	if len(files) == 0 {
+		return files
+	}
+	top, _, ok := strings.Cut(files[0].Path, "/")
+	if !ok {
+		return files
+	}
+	hasPkg := false
+	for _, f := range files {
+		if f.Path == "package.json" {
+			return files
+		}
+		if !strings.HasPrefix(f.Path, top+"/") {
+			return files
+		}
+		if f.Path == top+"/package.json" {
+			hasPkg = true
+		}
+	}
+	if !hasPkg {
+		return files
+	}
+	for i := range files {
+		files[i].Path = strings.TrimPrefix(files[i].Path, top+"/")
+	}
+	return files
+}
+
+// StartCommand decides how to start an app: scripts.start, else node <main>,
+// else node server.js. A simple start script runs without a shell (the
+// minimal base image has none); one with shell syntax runs under /bin/sh.
+func StartCommand(pkg PackageJSON, has func(path string) bool) ([]string, error) {
+	if s := strings.TrimSpace(pkg.Scripts["start"]); s != "" {
+		if shellMeta.MatchString(s) {
+			return []string{"/bin/sh", "-c", s}, nil
+		}
+		return strings.Fields(s), nil
+	}
+	if pkg.Main != "" {
+		main := path.Clean(pkg.Main)
+		if has(main) || has(main+".js") {
+			return []string{"node", main}, nil
+		}
+		return nil, BadRequest("package.json main %q is not in the archive", pkg.Main)
+	}
+	if has("server.js") {
+		return []string{"node", "server.js"}, nil
+	}
+	return nil, BadRequest("package.json has no start script (scripts.start), no main, and there is no server.js")
+}
+
+var shellMeta = regexp.MustCompile("[|&;<>()$`\\\\\"'*?\\[\\]#~=%{}]")
+
+// WriteArchive writes files as a deterministic .tgz under "package/", the
+// layout npm and jitsu produce. open returns each file's content.
+func WriteArchive(w io.Writer, files []File, open func(sha1 string) ([]byte, error)) error {
+	gz := gzip.NewWriter(w)
+	tw := tar.NewWriter(gz)
+	epoch := time.Unix(0, 0)
+	for _, f := range files {
+		data, err := open(f.SHA1)
+		if err != nil {
+			return fmt.Errorf("archive %s: %w", f.Path, err)
+		}
+		hdr := &tar.Header{Name: "package/" + f.Path, Mode: f.Mode, Size: int64(len(data)), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("archive %s: %w", f.Path, err)
+		}
+		if _, err := io.Copy(tw, bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("archive %s: %w", f.Path, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}

@@ -1,0 +1,153 @@
+package paas
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	User User
+	// ViaToken is true when the caller used an API token rather than the
+	// password; such callers may not read or change the profile, password
+	// or tokens.
+	ViaToken bool
+}
+
+// IsAdmin reports whether the caller may see and change everything.
+func (p *Principal) IsAdmin() bool { return p != nil && p.User.Admin }
+
+// CanActFor reports whether the caller may act on objects owned by owner.
+func (p *Principal) CanActFor(owner string) error {
+	if p == nil {
+		return Unauthorized("authentication required")
+	}
+	if p.User.Name == owner || p.User.Admin {
+		return nil
+	}
+	return Forbidden("you may not access resources of user %q", owner)
+}
+
+// CanManageAccount is CanActFor plus the token restriction: profile,
+// password and tokens need the password.
+func (p *Principal) CanManageAccount(owner string) error {
+	if err := p.CanActFor(owner); err != nil {
+		return err
+	}
+	if p.ViaToken {
+		return Forbidden("API tokens cannot read or change the user profile, password or tokens; use the password")
+	}
+	return nil
+}
+
+const bcryptCost = 11
+
+func hashPassword(pw string) ([]byte, error) {
+	return bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+}
+
+// AuthenticateBasic checks HTTP Basic credentials: the secret is either the
+// user's password or one of the user's API tokens.
+func (p *Platform) AuthenticateBasic(name, secret string) (*Principal, error) {
+	name = NormalizeUserName(name)
+	if looksLikeToken(secret) {
+		t, err := p.Store.TokenBySecret(secret)
+		if err != nil {
+			return nil, err
+		}
+		if t.User != name {
+			return nil, Unauthorized("invalid credentials")
+		}
+		return p.principalFor(t.User, true)
+	}
+	u, err := p.Store.User(name)
+	if err != nil {
+		if IsNotFound(err) {
+			// Spend the same time as a real check so user names cannot be probed by timing.
+			_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(secret))
+			return nil, Unauthorized("invalid credentials")
+		}
+		return nil, err
+	}
+	if !p.auth.verify(u, secret) {
+		return nil, Unauthorized("invalid credentials")
+	}
+	return p.checkConfirmed(u, false)
+}
+
+// AuthenticateBearer checks an API token sent as a bearer token. A token
+// stands for its user with the token restriction.
+func (p *Platform) AuthenticateBearer(secret string) (*Principal, error) {
+	t, err := p.Store.TokenBySecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	return p.principalFor(t.User, true)
+}
+
+func (p *Platform) principalFor(name string, viaToken bool) (*Principal, error) {
+	u, err := p.Store.User(name)
+	if err != nil {
+		if IsNotFound(err) {
+			return nil, Unauthorized("invalid credentials")
+		}
+		return nil, err
+	}
+	return p.checkConfirmed(u, viaToken)
+}
+
+func (p *Platform) checkConfirmed(u User, viaToken bool) (*Principal, error) {
+	if !u.Confirmed {
+		return nil, Forbidden("account %q is not confirmed; confirm it with the invite code", u.Name)
+	}
+	return &Principal{User: u, ViaToken: viaToken}, nil
+}
+
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
+
+// authCache remembers recent successful password checks, so clients that
+// send Basic credentials on every request (the jitsu CLI does) do not pay a
+// bcrypt comparison each time. Entries are keyed by a hash of the user, the
+// secret and the stored password hash, so a password change invalidates them.
+type authCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]time.Time
+}
+
+const authCacheTTL = 5 * time.Minute
+
+func newAuthCache() *authCache { return &authCache{entries: map[[32]byte]time.Time{}} }
+
+func (c *authCache) verify(u User, secret string) bool {
+	if len(u.PasswordHash) == 0 {
+		return false
+	}
+	h := sha256.New()
+	h.Write([]byte(u.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(secret))
+	h.Write([]byte{0})
+	h.Write(u.PasswordHash)
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	now := time.Now()
+	c.mu.Lock()
+	exp, ok := c.entries[k]
+	c.mu.Unlock()
+	if ok && now.Before(exp) {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(secret)) != nil {
+		return false
+	}
+	c.mu.Lock()
+	if len(c.entries) > 10000 {
+		c.entries = map[[32]byte]time.Time{}
+	}
+	c.entries[k] = now.Add(authCacheTTL)
+	c.mu.Unlock()
+	return true
+}

@@ -1,0 +1,236 @@
+// Package server assembles the platform: it opens the store, connects the
+// runtime, mounts every API face on one router, starts the listeners (API,
+// HTTP ingress) and the deployer, and shuts them all down cleanly.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/ingress"
+	"github.com/selfhost/paas/paas/nodejitsu"
+	"github.com/selfhost/paas/runtime"
+)
+
+// Config is every setting of a running platform (flags and environment
+// variables map onto it one to one in main).
+type Config struct {
+	DataDir       string
+	APIAddr       string
+	HTTPAddr      string
+	HTTPSAddr     string
+	DNSAddr       string
+	Domain        string
+	PublicIP      string
+	BaseImage     string
+	ACMECA        string
+	ACMEEmail     string
+	AdminPassword string
+	SMTPURL       string
+	SMTPFrom      string
+
+	// Runtime, when set, is used instead of connecting to Docker (tests).
+	Runtime runtime.Runtime
+	// Ready, when set, receives the bound API and HTTP addresses once serving.
+	Ready func(apiAddr, httpAddr string)
+}
+
+// Defaults are the embedded defaults: unprivileged, loopback-only ports.
+var Defaults = Config{
+	DataDir:   "./data",
+	APIAddr:   "127.0.0.1:7070",
+	HTTPAddr:  "127.0.0.1:8080",
+	HTTPSAddr: "127.0.0.1:8443",
+	DNSAddr:   "127.0.0.1:5353",
+	Domain:    "localhost",
+	BaseImage: runtime.DefaultBaseImage,
+	SMTPFrom:  "paas@localhost",
+}
+
+// Run serves until ctx is done, then shuts down: listeners stop accepting,
+// in-flight requests finish (bounded), background work stops, the store closes.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	store, err := paas.OpenStore(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	rt := cfg.Runtime
+	if rt == nil {
+		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{})
+		if err != nil {
+			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "err", err)
+			rt = runtime.Unavailable{Err: err}
+		} else {
+			defer d.Close()
+			rt = d
+		}
+	}
+
+	pcfg := paas.Config{Domain: cfg.Domain, BaseImage: cfg.BaseImage}
+	if cfg.SMTPURL != "" {
+		pcfg.Mailer = paas.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
+	}
+	p := paas.New(store, rt, pcfg, log)
+	generated, err := p.EnsureAdmin(cfg.AdminPassword)
+	if err != nil {
+		return err
+	}
+	if generated != "" && cfg.AdminPassword == "" {
+		// Printed once, on first start only.
+		fmt.Printf("\n  Admin account created.\n  user: admin\n  password: %s\n  (shown once; set PAAS_ADMIN_PASSWORD on first start to choose it)\n\n", generated)
+	}
+
+	proxy := ingress.New(ingress.Options{Logger: log})
+	defer proxy.Close()
+	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log}
+	p.Deployer.OnRoutes(routes.update)
+	p.OnAppsChanged(routes.refresh)
+
+	handler := NewHandler(p, log)
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("http ingress listener: %w", err)
+	}
+	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpSrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	serve := func(name string, srv *http.Server, ln net.Listener) {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("%s server: %w", name, err)
+		}
+	}
+	wg.Add(3)
+	go serve("api", apiSrv, apiLn)
+	go serve("http ingress", httpSrv, httpLn)
+	go func() {
+		defer wg.Done()
+		if err := p.Run(runCtx); err != nil {
+			errs <- err
+		}
+	}()
+	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
+		"domain", cfg.Domain, "data", cfg.DataDir)
+	if cfg.Ready != nil {
+		cfg.Ready(apiLn.Addr().String(), httpLn.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_ = apiSrv.Shutdown(shutdownCtx)
+	_ = httpSrv.Shutdown(shutdownCtx)
+	stopRun()
+	wg.Wait()
+	return runErr
+}
+
+// NewHandler returns the API handler: every face on one router.
+func NewHandler(p *paas.Platform, log *slog.Logger) http.Handler {
+	r := httprouter.New()
+	auth := &api.Authenticator{Platform: p}
+	nj := nodejitsu.Routes(r, p, auth, log)
+	admin := &api.Adapter{Log: log}
+	r.GET("/admin/backup", admin.Handle(backupHandler(p, auth)))
+	// Unknown paths answer in the common error shape; they carry the
+	// Nodejitsu header because that face owns the root.
+	r.NotFound = nj.Adapter().NotFoundHandler()
+	r.MethodNotAllowed = nj.Adapter().MethodNotAllowedHandler()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // a redirect would turn POST /logs/:user/ into a GET
+	return stripTrailingSlash(r)
+}
+
+// stripTrailingSlash serves "/x/" as "/x": the documents write some paths
+// with a trailing slash (POST /logs/:user-id/).
+func stripTrailingSlash(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
+			r.URL.Path = strings.TrimRight(r.URL.Path, "/")
+			if r.URL.Path == "" {
+				r.URL.Path = "/"
+			}
+			r.URL.RawPath = ""
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// backupHandler streams a consistent copy of the database to an admin.
+func backupHandler(p *paas.Platform, auth *api.Authenticator) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+		pr, err := auth.Require(r)
+		if err != nil {
+			return err
+		}
+		if !pr.IsAdmin() || pr.ViaToken {
+			return paas.Forbidden("backups need the admin password")
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="paas.db"`)
+		_, err = p.Store.Backup(w)
+		return err
+	}
+}
+
+// routeTable keeps the ingress table in step with the store and the deployer:
+// <subdomain>.<domain> → the app's serving units, or 503 when it is stopped.
+type routeTable struct {
+	store  *paas.Store
+	proxy  *ingress.Proxy
+	domain string
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	backends map[string][]string
+}
+
+func (t *routeTable) update(backends map[string][]string) {
+	t.mu.Lock()
+	t.backends = backends
+	t.mu.Unlock()
+	t.refresh()
+}
+
+func (t *routeTable) refresh() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	apps, err := t.store.AllApps()
+	if err != nil {
+		t.log.Error("rebuild routes", "err", err)
+		return
+	}
+	table := make(ingress.Table, len(apps))
+	for _, a := range apps {
+		b := t.backends[a.Key()]
+		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b}
+	}
+	t.proxy.SetRoutes(table)
+}

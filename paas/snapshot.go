@@ -1,0 +1,34 @@
+package paas
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Snapshot is one uploaded version of an app's code: the unit of deployment
+// (a Tsuru deploy, a now deployment).
+type Snapshot struct {
+	Owner    string          `json:"owner"`
+	App      string          `json:"app"`
+	ID       string          `json:"id"`
+	Created  time.Time       `json:"created"`
+	Filename string          `json:"filename"`
+	Size     int64           `json:"size"` // bytes of the uploaded archive
+	Files    []File          `json:"files"`
+	Package  json.RawMessage `json:"package"`
+	Cmd      []string        `json:"cmd"`     // how the app starts
+	Install  bool            `json:"install"` // dependencies to install at build
+}
+
+var snapshotIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+
+// ValidateSnapshotID checks a snapshot name. ".tgz" is reserved: the API
+// serves the archive of snapshot X at X.tgz.
+func ValidateSnapshotID(id string) error {
+	if !snapshotIDRE.MatchString(id) || strings.HasSuffix(id, ".tgz") {
+		return BadRequest("invalid snapshot id %q: use 1-64 letters, digits, '.', '_', '+' or '-', not ending in .tgz", id)
+	}
+	return nil
+}

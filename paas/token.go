@@ -1,0 +1,60 @@
+package paas
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Token is an API token. Only its SHA-256 is stored; the token itself is
+// shown once, when it is created.
+type Token struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Created time.Time `json:"created"`
+}
+
+// tokenPrefix marks platform tokens so Basic auth can tell a token from a
+// password without a bcrypt comparison.
+const tokenPrefix = "paas_"
+
+var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// ValidateTokenID checks a client-chosen token id.
+func ValidateTokenID(id string) error {
+	if !tokenIDRE.MatchString(id) {
+		return BadRequest("invalid token id %q: use 1-64 letters, digits, '.', '_', '@' or '-'", id)
+	}
+	return nil
+}
+
+func newTokenSecret() string { return tokenPrefix + randomSecret(32) }
+
+func looksLikeToken(s string) bool { return strings.HasPrefix(s, tokenPrefix) }
+
+// ThirdPartyToken is a credential a user stores for a third-party provider
+// (e.g. GitHub). The token is sealed at rest.
+type ThirdPartyToken struct {
+	ID       string    `json:"id"`
+	Provider string    `json:"provider"`
+	Token    string    `json:"-"`
+	Sealed   []byte    `json:"sealed"`
+	Created  time.Time `json:"created"`
+}
+
+// SSHKey is a public key a user registers.
+type SSHKey struct {
+	ID      string    `json:"id"`
+	Key     string    `json:"key"`
+	Created time.Time `json:"created"`
+}
+
+var sshKeyRE = regexp.MustCompile(`^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$`)
+
+// ValidateSSHKey checks an OpenSSH public key line.
+func ValidateSSHKey(k string) error {
+	if !sshKeyRE.MatchString(strings.TrimSpace(k)) || len(k) > 16384 {
+		return BadRequest("key must be an OpenSSH public key line (e.g. \"ssh-ed25519 AAAA… comment\")")
+	}
+	return nil
+}

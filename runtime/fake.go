@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Fake is an in-memory Runtime for unit tests. Its units are real HTTP
+// servers on 127.0.0.1, so health checks and the proxy can be exercised
+// without Docker. Hooks let tests make builds or units fail.
+type Fake struct {
+	// BuildError, when set, decides whether a build fails.
+	BuildError func(spec BuildSpec) error
+	// Healthy, when set, decides whether a unit answers HTTP; an unhealthy
+	// unit is running but refuses connections, like an app that never listens.
+	Healthy func(spec UnitSpec) bool
+
+	mu     sync.Mutex
+	images map[string]Image
+	units  map[string]*fakeUnit
+	seq    int
+	subs   []chan Event
+	Builds int // how many images were actually built (not reused)
+}
+
+type fakeUnit struct {
+	unit   Unit
+	spec   UnitSpec
+	server *http.Server
+	ln     net.Listener
+}
+
+var _ Runtime = (*Fake)(nil)
+
+// NewFake returns an empty fake engine.
+func NewFake() *Fake {
+	return &Fake{images: map[string]Image{}, units: map[string]*fakeUnit{}}
+}
+
+func (f *Fake) EnsureImage(ctx context.Context, ref string, log io.Writer) error { return nil }
+
+func (f *Fake) Build(ctx context.Context, spec BuildSpec, log io.Writer) (string, error) {
+	ref := "fake/" + spec.App + ":" + spec.Snapshot
+	f.mu.Lock()
+	_, ok := f.images[ref]
+	f.mu.Unlock()
+	if ok {
+		return ref, nil
+	}
+	if f.BuildError != nil {
+		if err := f.BuildError(spec); err != nil {
+			fmt.Fprintf(log, "build failed: %v\n", err)
+			return "", fmt.Errorf("build %s: %w", spec.App, err)
+		}
+	}
+	n := 0
+	if spec.Files != nil {
+		_ = fs.WalkDir(spec.Files, ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+	}
+	fmt.Fprintf(log, "Step 1/1 : COPY %d files\nSuccessfully tagged %s\n", n, ref)
+	f.mu.Lock()
+	f.images[ref] = Image{Ref: ref, App: spec.App, Snapshot: spec.Snapshot}
+	f.Builds++
+	f.mu.Unlock()
+	return ref, nil
+}
+
+func (f *Fake) ImageExists(ctx context.Context, ref string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.images[ref]
+	return ok, nil
+}
+
+func (f *Fake) RemoveImage(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.images, ref)
+	return nil
+}
+
+func (f *Fake) Images(ctx context.Context) ([]Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Image, 0, len(f.images))
+	for _, im := range f.images {
+		out = append(out, im)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out, nil
+}
+
+func (f *Fake) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
+	f.mu.Lock()
+	if _, ok := f.images[spec.Image]; !ok {
+		f.mu.Unlock()
+		return Unit{}, fmt.Errorf("start unit: image %s: %w", spec.Image, ErrNotFound)
+	}
+	f.seq++
+	id := "fake-" + strconv.Itoa(f.seq)
+	f.mu.Unlock()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Unit{}, fmt.Errorf("start unit: %w", err)
+	}
+	u := &fakeUnit{spec: spec, ln: ln, unit: Unit{ID: id, App: spec.App, Snapshot: spec.Snapshot, Release: spec.Release,
+		Index: spec.Index, Image: spec.Image, Addr: ln.Addr().String(), Running: true, Started: time.Now()}}
+	if f.Healthy == nil || f.Healthy(spec) {
+		body := fmt.Sprintf("%s %s %d\n", spec.App, spec.Snapshot, spec.Index)
+		u.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, body)
+		}), ReadHeaderTimeout: 5 * time.Second}
+		go u.server.Serve(ln)
+	} else {
+		ln.Close() // running but never listening
+	}
+	f.mu.Lock()
+	f.units[id] = u
+	f.mu.Unlock()
+	return u.unit, nil
+}
+
+// Kill makes a unit exit as if it crashed, reporting an Event.
+func (f *Fake) Kill(id string, exitCode int) error {
+	f.mu.Lock()
+	u, ok := f.units[id]
+	if !ok || !u.unit.Running {
+		f.mu.Unlock()
+		return fmt.Errorf("kill %s: %w", id, ErrNotFound)
+	}
+	u.unit.Running, u.unit.ExitCode, u.unit.Addr = false, exitCode, ""
+	u.close()
+	ev := Event{UnitID: id, App: u.spec.App, ExitCode: exitCode, Time: time.Now()}
+	// Sent under the lock so an Events goroutine cannot close a channel mid-send.
+	for _, ch := range f.subs {
+		select {
+		case ch <- ev:
+		default: // a slow subscriber misses events rather than blocking the engine
+		}
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+func (u *fakeUnit) close() {
+	if u.server != nil {
+		u.server.Close()
+	}
+	u.ln.Close()
+}
+
+func (f *Fake) Stop(ctx context.Context, id string, grace time.Duration) error {
+	f.mu.Lock()
+	u, ok := f.units[id]
+	delete(f.units, id)
+	f.mu.Unlock()
+	if ok {
+		if u.server != nil {
+			sctx, cancel := context.WithTimeout(ctx, grace)
+			defer cancel()
+			_ = u.server.Shutdown(sctx) // in-flight requests finish, as a SIGTERM-aware app would
+		}
+		u.close()
+	}
+	return nil
+}
+
+func (f *Fake) Units(ctx context.Context) ([]Unit, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Unit, 0, len(f.units))
+	for _, u := range f.units {
+		out = append(out, u.unit)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *Fake) Logs(ctx context.Context, id string, since time.Time, fn func(LogLine)) error {
+	f.mu.Lock()
+	_, ok := f.units[id]
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("logs %s: %w", id, ErrNotFound)
+	}
+	fn(LogLine{UnitID: id, Stream: "stdout", Time: time.Now(), Text: "listening"})
+	<-ctx.Done()
+	return nil
+}
+
+func (f *Fake) Events(ctx context.Context) (<-chan Event, error) {
+	ch := make(chan Event, 64)
+	f.mu.Lock()
+	f.subs = append(f.subs, ch)
+	f.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, c := range f.subs {
+			if c == ch {
+				f.subs = append(f.subs[:i], f.subs[i+1:]...)
+				break
+			}
+		}
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// Close stops every unit.
+func (f *Fake) Close() error {
+	f.mu.Lock()
+	units := f.units
+	f.units = map[string]*fakeUnit{}
+	f.mu.Unlock()
+	for _, u := range units {
+		u.close()
+	}
+	return nil
+}
+
+// ErrFakeBuild is a ready BuildError result for tests.
+var ErrFakeBuild = errors.New("fake build failure")

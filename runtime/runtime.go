@@ -1,0 +1,140 @@
+// Package runtime is the platform's narrow seam over a container engine.
+//
+// The platform core (package paas and its deployer) decides what should run;
+// a Runtime only does what it is told: build an image for a snapshot, start
+// and stop units (containers), list what exists, stream logs and report exits.
+// Two implementations exist: Docker (docker.go), used in production and in the
+// integration tests, and Fake (fake.go), an in-memory engine for unit tests
+// whose units are real HTTP servers on loopback.
+//
+// Every object a Runtime creates carries the labels below, so that the core
+// can reconcile the engine with its store after a restart.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"time"
+)
+
+// Labels put on every image and container the platform creates.
+const (
+	LabelPlatform = "paas.platform" // always "1": marks platform-owned objects
+	LabelApp      = "paas.app"      // the app key, "owner/name"
+	LabelSnapshot = "paas.snapshot" // the snapshot id the image/unit runs
+	LabelUnit     = "paas.unit"     // the unit index within a release, "0", "1", …
+	LabelRelease  = "paas.release"  // the release id that started the unit
+)
+
+// ErrNotFound is returned (wrapped) when a unit or image does not exist.
+var ErrNotFound = errors.New("runtime: not found")
+
+// BuildSpec describes the image of one snapshot of one app.
+type BuildSpec struct {
+	App       string   // app key "owner/name"
+	Snapshot  string   // snapshot id
+	BaseImage string   // image to build FROM; must exist (see EnsureImage)
+	Files     fs.FS    // the app's files, rooted at the app directory
+	Cmd       []string // the start command, e.g. ["node", "server.js"]
+	Install   bool     // run `npm install --omit=dev` (the app has dependencies)
+}
+
+// Limits are the resource limits of one unit. Zero means the platform default.
+type Limits struct {
+	MemoryBytes int64
+	NanoCPUs    int64
+	Pids        int64
+}
+
+// UnitSpec describes one unit (container) of a release.
+type UnitSpec struct {
+	App      string
+	Snapshot string
+	Release  string
+	Index    int
+	Image    string            // reference returned by Build
+	Env      map[string]string // app env; the runtime adds PORT
+	Port     int               // the port the app must listen on inside the unit
+	Limits   Limits
+}
+
+// Unit is a unit as the engine sees it.
+type Unit struct {
+	ID       string
+	App      string
+	Snapshot string
+	Release  string
+	Index    int
+	Image    string
+	Addr     string // host:port the platform dials to reach the app (empty when not running)
+	Running  bool
+	ExitCode int
+	Started  time.Time
+}
+
+// Image is a platform-built image.
+type Image struct {
+	Ref      string
+	App      string
+	Snapshot string
+}
+
+// LogLine is one line a unit wrote.
+type LogLine struct {
+	UnitID string
+	Stream string // "stdout" or "stderr"
+	Time   time.Time
+	Text   string
+}
+
+// Event reports that a unit stopped running on its own or was killed.
+type Event struct {
+	UnitID   string
+	App      string
+	ExitCode int
+	OOM      bool
+	Time     time.Time
+}
+
+// Runtime is the contract every engine fulfils. All methods are safe for
+// concurrent use and honour ctx cancellation for anything that blocks.
+type Runtime interface {
+	// EnsureImage makes ref available locally, pulling it when missing and
+	// writing progress lines to log. A failed pull returns an error naming ref.
+	EnsureImage(ctx context.Context, ref string, log io.Writer) error
+
+	// Build builds the image for spec and returns its reference. The build log
+	// goes to log. Building a (App, Snapshot) pair whose image already exists
+	// returns the existing reference without rebuilding.
+	Build(ctx context.Context, spec BuildSpec, log io.Writer) (string, error)
+
+	// ImageExists reports whether a reference returned by Build still exists.
+	ImageExists(ctx context.Context, ref string) (bool, error)
+
+	// RemoveImage removes an image. A missing image is not an error.
+	RemoveImage(ctx context.Context, ref string) error
+
+	// Images lists every platform-built image.
+	Images(ctx context.Context) ([]Image, error)
+
+	// Start creates and starts one hardened unit and returns once the engine
+	// reports it running; it does not wait for the app to accept connections.
+	Start(ctx context.Context, spec UnitSpec) (Unit, error)
+
+	// Stop stops a unit, giving it grace to exit, and removes it. A missing
+	// unit is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+
+	// Units lists every platform-created unit, running or not.
+	Units(ctx context.Context) ([]Unit, error)
+
+	// Logs calls fn for each line the unit writes from since on, following
+	// the output until ctx is done or the unit is removed.
+	Logs(ctx context.Context, id string, since time.Time, fn func(LogLine)) error
+
+	// Events delivers an Event each time a platform unit stops running,
+	// until ctx is done; the channel is closed then.
+	Events(ctx context.Context) (<-chan Event, error)
+}
