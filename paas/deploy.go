@@ -32,6 +32,7 @@ type Deployer struct {
 	releases map[string]*release    // app key → the release serving traffic
 	crashes  map[string][]time.Time // app key → recent crash times
 	watchers map[string]context.CancelFunc
+	watching sync.WaitGroup  // log capture goroutines; Run waits for them so none writes to a closed store
 	ctx      context.Context // set by Run; log capture and restarts live under it
 	routesCh chan struct{}
 	onRoutes func(map[string][]string)
@@ -332,7 +333,9 @@ func (d *Deployer) watchLogs(appKey string, u runtime.Unit) {
 	d.mu.Unlock()
 	unit := strconv.Itoa(u.Index)
 	lines := make(chan runtime.LogLine, 1024)
+	d.watching.Add(2)
 	go func() {
+		defer d.watching.Done()
 		defer close(lines)
 		err := d.rt.Logs(ctx, u.ID, u.Started.Add(-time.Second), func(l runtime.LogLine) {
 			select {
@@ -345,6 +348,7 @@ func (d *Deployer) watchLogs(appKey string, u runtime.Unit) {
 		}
 	}()
 	go func() {
+		defer d.watching.Done()
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		var batch []LogEntry
@@ -413,6 +417,7 @@ func (d *Deployer) Run(ctx context.Context) error {
 		d.log.Error("reconcile", "err", err)
 	}
 	var wg sync.WaitGroup
+	defer d.watching.Wait()
 	defer wg.Wait()
 	for {
 		select {

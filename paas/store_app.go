@@ -235,4 +235,3 @@ func deleteAppTx(tx *bolt.Tx, a App) error {
 	}
 	return tx.Bucket(bucketApps).Delete(key(a.Owner, a.Name))
 }
-

@@ -25,7 +25,7 @@ func (u Unavailable) RemoveImage(context.Context, string) error         { return
 func (u Unavailable) Images(context.Context) ([]Image, error)           { return nil, nil }
 func (u Unavailable) Start(context.Context, UnitSpec) (Unit, error)     { return Unit{}, u.err() }
 func (u Unavailable) Stop(context.Context, string, time.Duration) error { return nil }
-func (u Unavailable) Units(context.Context) ([]Unit, error)              { return nil, nil }
+func (u Unavailable) Units(context.Context) ([]Unit, error)             { return nil, nil }
 func (u Unavailable) Logs(context.Context, string, time.Time, func(LogLine)) error {
 	return u.err()
 }

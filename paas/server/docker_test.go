@@ -1,0 +1,221 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/runtime/dockertest"
+)
+
+// TestDockerLifecycle runs the issue's whole scenario against the real
+// engine: deploy, zero-downtime update, rollback, crash restart, a failing
+// deploy that leaves the old release serving, a server restart that adopts
+// running units, and deletion that leaves nothing behind.
+func TestDockerLifecycle(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	dataDir := t.TempDir()
+	s := startServer(t, dataDir, d, base)
+	const host = "hello.localhost"
+
+	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello","env":{"GREETING":"hi"}}`), nil)
+	s.must(201, "POST", "/apps/admin/hello/snapshots/v1", paastest.TarGzDir(t, "../../testdata/apps/hello-v1"), nil)
+	s.must(201, "POST", "/apps/admin/hello/snapshots/v2", paastest.TarGzDir(t, "../../testdata/apps/hello-v2"), nil)
+	s.must(201, "POST", "/apps/admin/hello/snapshots/crash", paastest.TarGzDir(t, "../../testdata/apps/crash"), nil)
+
+	if code, _, _ := s.get(host); code != http.StatusServiceUnavailable {
+		t.Fatalf("stopped app: status %d, want 503", code)
+	}
+	if code, _, _ := s.get("nope.localhost"); code != http.StatusNotFound {
+		t.Fatalf("unknown host: status %d, want 404", code)
+	}
+
+	s.must(200, "POST", "/apps/admin/hello/snapshots/v1/activate", nil, nil)
+	s.must(200, "POST", "/apps/admin/hello/start", nil, nil)
+	s.waitFor(host, "hello v1", 30*time.Second)
+
+	t.Log("step: zero-downtime update")
+	func() {
+		var failures, requests atomic.Int64
+		var seen sync.Map
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := s.get(host)
+				requests.Add(1)
+				if err != nil || code != 200 {
+					failures.Add(1)
+					t.Logf("request failed during deploy: code %d err %v body %q", code, err, body)
+					continue
+				}
+				seen.Store(body, true)
+			}
+		}()
+		s.must(200, "POST", "/apps/admin/hello/snapshots/v2/activate", nil, nil)
+		s.waitFor(host, "hello v2", 30*time.Second)
+		// Keep hitting while the old release drains.
+		time.Sleep(2 * time.Second)
+		close(stop)
+		wg.Wait()
+		if failures.Load() != 0 {
+			t.Fatalf("%d of %d requests failed during the update", failures.Load(), requests.Load())
+		}
+		for _, want := range []string{"hello v1", "hello v2"} {
+			if _, ok := seen.Load(want); !ok {
+				t.Errorf("never saw %q during the update", want)
+			}
+		}
+		t.Logf("%d requests during the update, none failed", requests.Load())
+	}()
+
+	t.Log("step: rollback")
+	func() {
+		s.must(200, "POST", "/apps/admin/hello/snapshots/v1/activate", nil, nil)
+		s.waitFor(host, "hello v1", 30*time.Second)
+	}()
+
+	t.Log("step: crashed unit comes back")
+	func() {
+		units := appUnits(t, d, "admin/hello")
+		if len(units) != 1 {
+			t.Fatalf("want 1 unit, have %d", len(units))
+		}
+		dockertest.Kill(t, units[0].ID)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			us := appUnits(t, d, "admin/hello")
+			if len(us) == 1 && us[0].ID != units[0].ID && us[0].Running {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		s.waitFor(host, "hello v1", 30*time.Second)
+		if us := appUnits(t, d, "admin/hello"); len(us) != 1 || us[0].ID == units[0].ID {
+			t.Fatalf("the killed unit was not replaced: %+v", us)
+		}
+	}()
+
+	t.Log("step: failing deploy keeps the old release")
+	func() {
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if code := s.call("POST", "/apps/admin/hello/snapshots/crash/activate", nil, &body); code != 400 {
+			t.Fatalf("activating a crashing snapshot: status %d, want 400", code)
+		}
+		if body.Error.Code != "deploy_failed" {
+			t.Errorf("error code %q, want deploy_failed (%s)", body.Error.Code, body.Error.Message)
+		}
+		s.waitFor(host, "hello v1", 5*time.Second)
+		var app struct{ App struct{ Snapshot string } }
+		s.must(200, "GET", "/apps/admin/hello", nil, &app)
+		if app.App.Snapshot != "v1" {
+			t.Errorf("active snapshot %q after failed deploy, want v1", app.App.Snapshot)
+		}
+	}()
+
+	t.Log("step: logs are captured")
+	func() {
+		var logs struct {
+			Data []struct{ Text string }
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.must(200, "POST", "/logs/admin/hello", []byte(`{"from":"NOW-1DAY","until":"NOW","rows":500}`), &logs)
+			all := ""
+			for _, l := range logs.Data {
+				all += l.Text + "\n"
+			}
+			if strings.Contains(all, "hello v1 listening") && strings.Contains(all, "crashing") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("logs lack the app's output:\n%s", all)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+
+	t.Log("step: server restart adopts running units")
+	func() {
+		before := appUnits(t, d, "admin/hello")
+		s.stop()
+		s = startServer(t, dataDir, d, base)
+		s.waitFor(host, "hello v1", 30*time.Second)
+		after := appUnits(t, d, "admin/hello")
+		if len(after) != 1 || len(before) != 1 || after[0].ID != before[0].ID {
+			t.Errorf("units changed across the restart: before %v, after %v", ids(before), ids(after))
+		}
+	}()
+
+	t.Log("step: units gone are redeployed at start")
+	func() {
+		s.stop()
+		ctx := context.Background()
+		for _, u := range appUnits(t, d, "admin/hello") {
+			if err := d.Stop(ctx, u.ID, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s = startServer(t, dataDir, d, base)
+		s.waitFor(host, "hello v1", 60*time.Second)
+	}()
+
+	t.Log("step: delete removes containers and images")
+	func() {
+		s.must(200, "DELETE", "/apps/admin/hello", nil, nil)
+		if us := appUnits(t, d, "admin/hello"); len(us) != 0 {
+			t.Errorf("units left after delete: %v", ids(us))
+		}
+		images, err := d.Images(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range images {
+			if im.App == "admin/hello" {
+				t.Errorf("image left after delete: %s", im.Ref)
+			}
+		}
+		if code, _, _ := s.get(host); code != http.StatusNotFound {
+			t.Errorf("deleted app: status %d, want 404", code)
+		}
+	}()
+}
+
+func appUnits(t *testing.T, rt runtime.Runtime, app string) []runtime.Unit {
+	t.Helper()
+	units, err := rt.Units(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []runtime.Unit
+	for _, u := range units {
+		if u.App == app {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func ids(units []runtime.Unit) []string {
+	var out []string
+	for _, u := range units {
+		out = append(out, u.ID)
+	}
+	return out
+}
