@@ -215,8 +215,9 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 	for _, u := range rel.Units {
 		pending[u.ID] = u.Addr
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+	// Poll fast at first (a Node app listens within tens of milliseconds),
+	// backing off so a slow app does not cost a busy loop.
+	wait := 20 * time.Millisecond
 	for {
 		for id, addr := range pending {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
@@ -242,7 +243,8 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 				return fmt.Errorf("no HTTP answer on port %d within %s", appPort, d.cfg.HealthTimeout)
 			}
 			return ctx.Err()
-		case <-tick.C:
+		case <-time.After(wait):
+			wait = min(wait*2, 250*time.Millisecond)
 		}
 	}
 }

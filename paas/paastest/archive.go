@@ -51,3 +51,12 @@ func TarGz(t testing.TB, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// DirFS returns dir as an fs.FS, failing the test when it does not exist.
+func DirFS(t testing.TB, dir string) fs.FS {
+	t.Helper()
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	return os.DirFS(dir)
+}

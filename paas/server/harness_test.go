@@ -17,7 +17,7 @@ import (
 
 // testServer is a running platform on loopback ports.
 type testServer struct {
-	t        *testing.T
+	t        testing.TB
 	api      string // host:port
 	ingress  string // host:port
 	password string
@@ -25,7 +25,7 @@ type testServer struct {
 }
 
 // startServer runs Run with rt on dataDir until stop (or the test's end).
-func startServer(t *testing.T, dataDir string, rt runtime.Runtime, baseImage string) *testServer {
+func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
@@ -147,7 +147,12 @@ func (s *testServer) waitFor(host, want string, within time.Duration) {
 		if err != nil {
 			last = err.Error()
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatalf("%s did not answer %q within %s (last: %q)", host, want, within, last)
+}
+
+// startBenchServer runs a quiet platform for a benchmark.
+func startBenchServer(b *testing.B, rt runtime.Runtime, baseImage string) *testServer {
+	return startServer(b, b.TempDir(), rt, baseImage)
 }
