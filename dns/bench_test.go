@@ -1,0 +1,127 @@
+package dns
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+)
+
+// benchZone is bench.test with n A records h0..h<n-1>.
+func benchZone(n int) Zone {
+	z := Zone{Origin: "bench.test", Serial: 1, Records: make([]Record, 0, n)}
+	for i := range n {
+		z.Records = append(z.Records, Record{
+			Name:  fmt.Sprintf("h%d", i),
+			Type:  "A",
+			Value: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+		})
+	}
+	return z
+}
+
+const benchRecords = 10000
+
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	s := NewServer(Config{Addr: "127.0.0.1:0", Logger: quietLogger()})
+	if err := s.SetZones([]Zone{benchZone(benchRecords)}); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// packedQueries pre-builds wire queries so the client side costs little.
+func benchQueries() []*mdns.Msg {
+	qs := make([]*mdns.Msg, 1024)
+	for i := range qs {
+		qs[i] = query(fmt.Sprintf("h%d.bench.test.", (i*7919)%benchRecords), mdns.TypeA)
+	}
+	return qs
+}
+
+func BenchmarkServeDNS(b *testing.B) {
+	s := benchServer(b)
+	qs := benchQueries()
+	w := &discardWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.ServeDNS(w, qs[i%len(qs)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+}
+
+func BenchmarkQueryUDP(b *testing.B) {
+	s := benchServer(b)
+	addr := startServer(b, s)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	co := &mdns.Conn{Conn: conn}
+	qs := benchQueries()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := co.WriteMsg(qs[i%len(qs)]); err != nil {
+			b.Fatal(err)
+		}
+		r, err := co.ReadMsg()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Answer) != 1 {
+			b.Fatalf("answer %v", r)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+}
+
+func BenchmarkQueryUDPParallel(b *testing.B) {
+	s := benchServer(b)
+	addr := startServer(b, s)
+	qs := benchQueries()
+	var failed atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		co := &mdns.Conn{Conn: conn}
+		for i := 0; pb.Next(); i++ {
+			q := qs[i%len(qs)].Copy()
+			q.Id = uint16(i)
+			if err := co.WriteMsg(q); err != nil {
+				failed.Add(1)
+				continue
+			}
+			if _, err := co.ReadMsg(); err != nil {
+				failed.Add(1)
+			}
+		}
+	})
+	if f := failed.Load(); f > 0 {
+		b.Errorf("%d queries failed", f)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+}
+
+type discardWriter struct{ remote net.Addr }
+
+func (d *discardWriter) LocalAddr() net.Addr  { return d.remote }
+func (d *discardWriter) RemoteAddr() net.Addr { return d.remote }
+func (d *discardWriter) WriteMsg(m *mdns.Msg) error {
+	_, err := m.Pack()
+	return err
+}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) Close() error                { return nil }
+func (d *discardWriter) TsigStatus() error           { return nil }
+func (d *discardWriter) TsigTimersOnly(bool)         {}
+func (d *discardWriter) Hijack()                     {}
