@@ -87,19 +87,28 @@ func HostBase(t testing.TB, d *runtime.Docker) string {
 		if err := runtime.BuildHostBaseImage(ctx, d, "", runtime.HostBaseImage, &log); err != nil {
 			t.Fatalf("build host base image: %v\n%s", err, log.String())
 		}
+		t.Logf("built %s:\n%s", runtime.HostBaseImage, log.String())
 	}
 	return runtime.HostBaseImage
 }
 
-// Kill kills a container as a crash would (SIGKILL, outside the platform).
-func Kill(t testing.TB, id string) {
+// Client returns a Docker engine client configured from the environment, as
+// runtime.NewDocker is, for what a test inspects or does behind the runtime's
+// back. It is closed when the test ends.
+func Client(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
-	if err := cli.ContainerKill(context.Background(), id, "KILL"); err != nil {
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Kill kills a container as a crash would (SIGKILL, outside the platform).
+func Kill(t testing.TB, id string) {
+	t.Helper()
+	if err := Client(t).ContainerKill(context.Background(), id, "KILL"); err != nil {
 		t.Fatalf("kill %s: %v", id, err)
 	}
 }
