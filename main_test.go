@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/runtime"
+)
+
+// TestBackup runs `paas backup FILE` against a stopped data dir (direct
+// read) and against a running server (through its admin endpoint), and
+// checks each copy opens with the original users.
+func TestBackup(t *testing.T) {
+	dataDir := t.TempDir()
+	t.Setenv("PAAS_ADMIN_PASSWORD", "admin-password-1")
+
+	offline := filepath.Join(t.TempDir(), "offline.db")
+	{
+		store, err := paas.OpenStore(dataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := paas.New(store, runtime.NewFake(), paas.Config{}, slog.New(slog.DiscardHandler))
+		if _, err := p.EnsureAdmin("admin-password-1"); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+	}
+	if err := run([]string{"backup", "--data", dataDir, offline}); err != nil {
+		t.Fatalf("offline backup: %v", err)
+	}
+	checkBackup(t, offline, dataDir)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg := server.Defaults
+	cfg.DataDir, cfg.APIAddr, cfg.HTTPAddr, cfg.DNSAddr = dataDir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Runtime = runtime.NewFake()
+	cfg.Ready = func(api, _ string) { ready <- api }
+	go func() { done <- server.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var api string
+	select {
+	case api = <-ready:
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	online := filepath.Join(t.TempDir(), "online.db")
+	if err := run([]string{"backup", "--data", dataDir, "--api", api, online}); err != nil {
+		t.Fatalf("backup from the running server: %v", err)
+	}
+	checkBackup(t, online, dataDir)
+}
+
+func checkBackup(t *testing.T, file, dataDir string) {
+	t.Helper()
+	restore := t.TempDir()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(dataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(restore, "paas.db"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(restore, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := paas.OpenStore(restore)
+	if err != nil {
+		t.Fatalf("open restored backup: %v", err)
+	}
+	defer store.Close()
+	if _, err := store.User("admin"); err != nil {
+		t.Fatalf("restored backup lacks the admin: %v", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if err := run([]string{"frobnicate"}); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
