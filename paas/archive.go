@@ -100,6 +100,10 @@ func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
 		}
 		files = append(files, ArchiveFile{File: File{Path: name, SHA1: hex.EncodeToString(sum[:]), Size: hdr.Size, Mode: mode}, Data: data})
 	}
+	// Read on to the gzip trailer, so its checksum is verified: a corrupted upload must not pass.
+	if _, err := io.Copy(io.Discard, io.LimitReader(gz, 1<<20)); err != nil {
+		return nil, BadRequest("malformed archive: %v", err)
+	}
 	files = stripTopFolder(files)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/selfhost/paas/runtime"
@@ -17,6 +18,12 @@ type Config struct {
 	// HealthTimeout bounds how long a new release may take to accept HTTP.
 	HealthTimeout time.Duration
 	Mailer        Mailer // delivers invite and reset codes; nil logs them
+	// PublicIPs are the addresses <subdomain>.<Domain> resolves to in the
+	// platform's DNS zone (see ParsePublicIPs); empty means 127.0.0.1.
+	PublicIPs []netip.Addr
+	// Resolver is the "host:port" of the DNS server asked for _now TXT
+	// records when verifying external domains; "" uses the system resolver.
+	Resolver string
 }
 
 // Platform is the domain service every API face calls. It enforces the
@@ -29,7 +36,8 @@ type Platform struct {
 	log      *slog.Logger
 	auth     *authCache
 
-	appsChanged func()
+	appsChanged  func()
+	zonesChanged func()
 }
 
 // New assembles a platform. rt may be a runtime.Fake in tests.

@@ -152,6 +152,7 @@ func (p *Platform) DeleteApp(ctx context.Context, owner, name string) (App, erro
 	if err != nil {
 		return a, err
 	}
+	p.appsDidChange()
 	if err := p.Deployer.Remove(ctx, a.Key()); err != nil {
 		// The store no longer knows the app; reconciliation at the next start removes leftovers.
 		p.log.Error("remove containers of deleted app", "app", a.Key(), "err", err)

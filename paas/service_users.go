@@ -151,6 +151,8 @@ func (p *Platform) DeleteUser(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	p.appsDidChange()
+	p.zonesDidChange()
 	for _, a := range apps {
 		if err := p.Deployer.Remove(ctx, a.Key()); err != nil {
 			p.log.Error("remove containers of deleted app", "app", a.Key(), "err", err)

@@ -33,9 +33,16 @@ var (
 	bucketLogs       = []byte("logs")        // nested: app key → (time‖seq → LogEntry)
 	bucketLogCounts  = []byte("log_counts")  // app key → uint64 lines kept
 
+	// Domains and DNS (store_domain.go).
+	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
+	bucketOwnDomains = []byte("owner_domains") // owner\x00domain → uid (index)
+	bucketRecords    = []byte("dns_records")   // domain\x00recID → Record
+	bucketZoneSerial = []byte("dns_serials")   // zone origin → zoneSerial (content hash and SOA serial)
+
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTokens, bucketUserTokens,
 		bucketThirdParty, bucketKeys, bucketApps, bucketSubdomains, bucketSnapshots, bucketBlobs,
-		bucketBlobRefs, bucketDatabases, bucketLogs, bucketLogCounts}
+		bucketBlobRefs, bucketDatabases, bucketLogs, bucketLogCounts,
+		bucketDomains, bucketOwnDomains, bucketRecords, bucketZoneSerial}
 
 	keySchemaVersion = []byte("schema_version")
 )

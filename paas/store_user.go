@@ -130,7 +130,8 @@ func (s *Store) CountAdmins() (int, error) {
 }
 
 // DeleteUser removes a user and everything the user owns (tokens, keys,
-// third-party tokens, apps with their snapshots and logs, databases) in one
+// third-party tokens, apps with their snapshots and logs, databases, domains
+// with their records) in one
 // transaction. It returns the apps that were removed, so the caller can tear
 // down their containers.
 func (s *Store) DeleteUser(name string) ([]App, error) {
@@ -168,6 +169,22 @@ func (s *Store) DeleteUser(name string) ([]App, error) {
 			}
 		}
 		removed = apps
+		var domains []Domain
+		if err := scanPrefix(tx.Bucket(bucketOwnDomains), prefix(name), func(k, _ []byte) error {
+			d, err := ownedDomain(tx, name, string(k[len(prefix(name)):]))
+			if err != nil {
+				return err
+			}
+			domains = append(domains, d)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, d := range domains {
+			if err := deleteDomainTx(tx, d); err != nil {
+				return fmt.Errorf("delete user %s: %w", name, err)
+			}
+		}
 		// Tokens are keyed by hash; the per-user index names them.
 		userTokens, tokens := tx.Bucket(bucketUserTokens), tx.Bucket(bucketTokens)
 		if err := scanPrefix(userTokens, prefix(name), func(_, hash []byte) error {

@@ -64,6 +64,9 @@ func ValidatePassword(pw string) error {
 	if len(pw) > 72 {
 		return BadRequest("password must be at most 72 bytes") // bcrypt's limit
 	}
+	if looksLikeToken(pw) { // Basic auth would take it for an API token and never check it as a password
+		return BadRequest("password must not start with %q, the API token prefix", tokenPrefix)
+	}
 	return nil
 }
 

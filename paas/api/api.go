@@ -30,10 +30,12 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail is the inside of ErrorBody.
+// ErrorDetail is the inside of ErrorBody. URL is a help link, only on
+// faces whose document has one (now).
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	URL     string `json:"url,omitempty"`
 }
 
 // Adapter converts HandlerFuncs into httprouter handles.
@@ -41,6 +43,12 @@ type Adapter struct {
 	Log *slog.Logger
 	// Before runs before every handler (a face sets its headers here).
 	Before func(w http.ResponseWriter, r *http.Request)
+	// Remap, when set, may change the status and code of every error
+	// written (a face whose document names errors differently, e.g. now
+	// answers failed authentication with 403 authentication_error).
+	Remap func(status int, code string) (int, string)
+	// ErrorURL, when set, gives the help link written as the error's url.
+	ErrorURL func(code string) string
 }
 
 // Handle wraps h: it runs Before, recovers panics, and writes any returned
@@ -83,6 +91,17 @@ func (a *Adapter) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		id := newErrorID()
 		a.logger().Error("internal error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 		detail.Code, detail.Message = "internal_error", "internal error (id "+id+")"
+	}
+	a.writeDetail(w, status, detail)
+}
+
+// writeDetail applies the face's Remap and ErrorURL and writes the body.
+func (a *Adapter) writeDetail(w http.ResponseWriter, status int, detail ErrorDetail) {
+	if a.Remap != nil {
+		status, detail.Code = a.Remap(status, detail.Code)
+	}
+	if a.ErrorURL != nil {
+		detail.URL = a.ErrorURL(detail.Code)
 	}
 	WriteJSON(w, status, ErrorBody{Error: detail})
 }
@@ -182,7 +201,7 @@ func (a *Adapter) MethodNotAllowedHandler() http.Handler {
 		if a.Before != nil {
 			a.Before(w, r)
 		}
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed",
-			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)}})
+		a.writeDetail(w, http.StatusMethodNotAllowed, ErrorDetail{Code: "method_not_allowed",
+			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
 	})
 }

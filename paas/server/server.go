@@ -16,10 +16,12 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/selfhost/paas/dns"
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/ingress"
 	"github.com/selfhost/paas/paas/nodejitsu"
+	"github.com/selfhost/paas/paas/now"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -39,11 +41,17 @@ type Config struct {
 	AdminPassword string
 	SMTPURL       string
 	SMTPFrom      string
+	// DNSResolver is the "host:port" of the DNS server asked for _now TXT
+	// records when verifying external domains; "" uses the system resolver.
+	DNSResolver string
 
 	// Runtime, when set, is used instead of connecting to Docker (tests).
 	Runtime runtime.Runtime
 	// Ready, when set, receives the bound API and HTTP addresses once serving.
 	Ready func(apiAddr, httpAddr string)
+	// DNSReady, when set, receives the bound DNS address (UDP and TCP share
+	// it) once the DNS server answers.
+	DNSReady func(addr string)
 }
 
 // Defaults are the embedded defaults: unprivileged, loopback-only ports.
@@ -60,7 +68,12 @@ var Defaults = Config{
 
 // Run serves until ctx is done, then shuts down: listeners stop accepting,
 // in-flight requests finish (bounded), background work stops, the store closes.
+// An empty DNSAddr disables the DNS server.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	publicIPs, err := paas.ParsePublicIPs(cfg.PublicIP)
+	if err != nil {
+		return fmt.Errorf("public IP setting: %w", err)
+	}
 	store, err := paas.OpenStore(cfg.DataDir)
 	if err != nil {
 		return err
@@ -79,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	pcfg := paas.Config{Domain: cfg.Domain, BaseImage: cfg.BaseImage}
+	pcfg := paas.Config{Domain: cfg.Domain, BaseImage: cfg.BaseImage, PublicIPs: publicIPs, Resolver: cfg.DNSResolver}
 	if cfg.SMTPURL != "" {
 		pcfg.Mailer = paas.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}
@@ -95,9 +108,39 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	proxy := ingress.New(ingress.Options{Logger: log})
 	defer proxy.Close()
-	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log}
-	p.Deployer.OnRoutes(routes.update)
+	// The DNS view is rebuilt from the store after every change that can
+	// touch it: domains and records, apps (names), and the deployer's
+	// route updates, which also follow app deletions.
+	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, Logger: log})
+	zones := &zoneView{p: p, srv: dnsSrv, log: log}
+	zones.refresh()
+	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log, onChange: zones.refresh}
+	p.OnZonesChanged(zones.refresh)
 	p.OnAppsChanged(routes.refresh)
+	p.Deployer.OnRoutes(routes.update)
+
+	// Like the other listeners, a DNS address that cannot be bound fails
+	// the start instead of leaving the platform half up.
+	dnsCtx, stopDNS := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDNS()
+	dnsDone := make(chan error, 1)
+	if cfg.DNSAddr != "" {
+		go func() { dnsDone <- dnsSrv.ListenAndServe(dnsCtx) }()
+		select {
+		case <-dnsSrv.Ready():
+		case err := <-dnsDone:
+			return fmt.Errorf("dns listener: %w", err)
+		}
+	} else {
+		dnsDone <- nil
+		log.Info("DNS server disabled (no DNS address)")
+	}
+	// waitDNS stops the DNS server and returns its error, once.
+	waitDNS := sync.OnceValue(func() error {
+		stopDNS()
+		return <-dnsDone
+	})
+	defer waitDNS()
 
 	handler := NewHandler(p, log)
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
@@ -115,7 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
 		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -131,10 +174,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			errs <- err
 		}
 	}()
+	dnsAddr := ""
+	if cfg.DNSAddr != "" {
+		dnsAddr = dnsSrv.UDPAddr().String()
+		// A DNS server that stops on its own (a socket error) ends the run
+		// like the other servers do.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-runCtx.Done():
+			case err := <-dnsDone:
+				dnsDone <- err // for waitDNS
+				if err != nil {
+					errs <- fmt.Errorf("dns server: %w", err)
+				}
+			}
+		}()
+	}
 	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
-		"domain", cfg.Domain, "data", cfg.DataDir)
+		"dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
 	if cfg.Ready != nil {
 		cfg.Ready(apiLn.Addr().String(), httpLn.Addr().String())
+	}
+	if cfg.DNSReady != nil && dnsAddr != "" {
+		cfg.DNSReady(dnsAddr)
 	}
 
 	var runErr error
@@ -149,6 +213,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	_ = httpSrv.Shutdown(shutdownCtx)
 	stopRun()
 	wg.Wait()
+	if err := waitDNS(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("dns server: %w", err)
+	}
 	return runErr
 }
 
@@ -157,6 +224,7 @@ func NewHandler(p *paas.Platform, log *slog.Logger) http.Handler {
 	r := httprouter.New()
 	auth := &api.Authenticator{Platform: p}
 	nj := nodejitsu.Routes(r, p, auth, log)
+	now.Routes(r, p, auth, log)
 	admin := &api.Adapter{Log: log}
 	r.GET("/admin/backup", admin.Handle(backupHandler(p, auth)))
 	// Unknown paths answer in the common error shape; they carry the
@@ -207,6 +275,8 @@ type routeTable struct {
 	proxy  *ingress.Proxy
 	domain string
 	log    *slog.Logger
+	// onChange runs after each refresh (the DNS view follows the apps).
+	onChange func()
 
 	mu       sync.Mutex
 	backends map[string][]string
@@ -220,6 +290,13 @@ func (t *routeTable) update(backends map[string][]string) {
 }
 
 func (t *routeTable) refresh() {
+	t.rebuild()
+	if t.onChange != nil {
+		t.onChange()
+	}
+}
+
+func (t *routeTable) rebuild() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	apps, err := t.store.AllApps()
@@ -233,4 +310,29 @@ func (t *routeTable) refresh() {
 		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b}
 	}
 	t.proxy.SetRoutes(table)
+}
+
+// zoneView keeps the DNS server's zones in step with the store. Each
+// refresh rebuilds every zone and publishes them at once; the DNS server
+// swaps its snapshot atomically, so queries never wait for this.
+type zoneView struct {
+	p   *paas.Platform
+	srv *dns.Server
+	log *slog.Logger
+
+	// mu orders refreshes: each reads the store after taking it, so the
+	// last one to publish has seen every change made before it was called.
+	mu sync.Mutex
+}
+
+func (v *zoneView) refresh() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	zones, err := v.p.Zones()
+	if err != nil {
+		v.log.Error("rebuild DNS zones; still serving the previous ones", "err", err)
+		return
+	}
+	// Dropped records are logged by the server; the rest is served.
+	_ = v.srv.SetZones(zones)
 }

@@ -1,0 +1,74 @@
+package now
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/api"
+)
+
+// domainView is a domain in GET /domains.
+type domainView struct {
+	UID        string   `json:"uid"`
+	Created    string   `json:"created"`
+	IsExternal bool     `json:"isExternal"`
+	Name       string   `json:"name"`
+	Verified   bool     `json:"verified"`
+	Aliases    []string `json:"aliases"` // alias ids; aliases come with a later issue
+}
+
+func (f *Face) listDomains(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	domains, err := f.p.Domains(pr.User.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]domainView, 0, len(domains))
+	for _, d := range domains {
+		out = append(out, domainView{UID: d.UID, Created: isoTime(d.Created), IsExternal: d.IsExternal,
+			Name: d.Name, Verified: d.Verified, Aliases: []string{}})
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"domains": out})
+	return nil
+}
+
+// createdDomain is the answer to POST /domains; verifyToken only while an
+// external domain is unverified.
+type createdDomain struct {
+	UID         string `json:"uid"`
+	Verified    bool   `json:"verified"`
+	VerifyToken string `json:"verifyToken,omitempty"`
+	Created     string `json:"created"`
+}
+
+// createDomain registers a domain, or verifies it when the caller has it
+// already (the document's "retry the same POST").
+func (f *Face) createDomain(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	var body struct {
+		Name       string `json:"name"`
+		IsExternal bool   `json:"isExternal"`
+	}
+	if err := api.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	d, err := f.p.CreateOrVerifyDomain(r.Context(), pr.User.Name, body.Name, body.IsExternal)
+	if err != nil {
+		return err
+	}
+	out := createdDomain{UID: d.UID, Verified: d.Verified, Created: isoTime(d.Created)}
+	if !d.Verified {
+		out.VerifyToken = d.VerifyToken
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (f *Face) deleteDomain(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	d, err := f.p.DeleteDomain(pr.User.Name, ps.ByName("domain"))
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]string{"uid": d.UID})
+	return nil
+}
