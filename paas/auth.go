@@ -43,10 +43,11 @@ func (p *Principal) CanManageAccount(owner string) error {
 	return nil
 }
 
-const bcryptCost = 11
+// DefaultPasswordCost is the bcrypt cost of stored passwords.
+const DefaultPasswordCost = 11
 
-func hashPassword(pw string) ([]byte, error) {
-	return bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+func (p *Platform) hashPassword(pw string) ([]byte, error) {
+	return bcrypt.GenerateFromPassword([]byte(pw), p.cfg.PasswordCost)
 }
 
 // AuthenticateBasic checks HTTP Basic credentials: the secret is either the
@@ -67,7 +68,7 @@ func (p *Platform) AuthenticateBasic(name, secret string) (*Principal, error) {
 	if err != nil {
 		if IsNotFound(err) {
 			// Spend the same time as a real check so user names cannot be probed by timing.
-			_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(secret))
+			_ = bcrypt.CompareHashAndPassword(p.dummyHash(), []byte(secret))
 			return nil, Unauthorized("invalid credentials")
 		}
 		return nil, err
@@ -106,7 +107,6 @@ func (p *Platform) checkConfirmed(u User, viaToken bool) (*Principal, error) {
 	return &Principal{User: u, ViaToken: viaToken}, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
 
 // authCache remembers recent successful password checks, so clients that
 // send Basic credentials on every request (the jitsu CLI does) do not pay a

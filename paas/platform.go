@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/selfhost/paas/runtime"
 )
@@ -24,17 +27,20 @@ type Config struct {
 	// Resolver is the "host:port" of the DNS server asked for _now TXT
 	// records when verifying external domains; "" uses the system resolver.
 	Resolver string
+	// PasswordCost is the bcrypt cost (0: DefaultPasswordCost). Tests lower it.
+	PasswordCost int
 }
 
 // Platform is the domain service every API face calls. It enforces the
 // rules (validation, ownership, state transitions) on top of the Store and
 // drives the runtime through the Deployer.
 type Platform struct {
-	Store    *Store
-	Deployer *Deployer
-	cfg      Config
-	log      *slog.Logger
-	auth     *authCache
+	Store     *Store
+	Deployer  *Deployer
+	cfg       Config
+	log       *slog.Logger
+	auth      *authCache
+	dummyHash func() []byte
 
 	appsChanged  func()
 	zonesChanged func()
@@ -48,10 +54,19 @@ func New(store *Store, rt runtime.Runtime, cfg Config, log *slog.Logger) *Platfo
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = 60 * time.Second
 	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = DefaultPasswordCost
+	}
 	if cfg.Mailer == nil {
 		cfg.Mailer = LogMailer{Log: log}
 	}
 	p := &Platform{Store: store, cfg: cfg, log: log, auth: newAuthCache()}
+	// A hash to compare against when the user does not exist, so that
+	// answering "no such user" takes as long as a wrong password.
+	p.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), cfg.PasswordCost)
+		return h
+	})
 	p.Deployer = newDeployer(store, rt, cfg, log)
 	return p
 }
@@ -78,7 +93,7 @@ func (p *Platform) EnsureAdmin(password string) (string, error) {
 	if len(password) > 72 {
 		return "", fmt.Errorf("admin password must be at most 72 bytes")
 	}
-	hash, err := hashPassword(password)
+	hash, err := p.hashPassword(password)
 	if err != nil {
 		return "", err
 	}

@@ -22,7 +22,7 @@ func (p *Platform) SignUp(name, email, password string) (User, error) {
 		if err := ValidatePassword(password); err != nil {
 			return User{}, err
 		}
-		hash, err := hashPassword(password)
+		hash, err := p.hashPassword(password)
 		if err != nil {
 			return User{}, err
 		}
@@ -50,7 +50,7 @@ func (p *Platform) Confirm(name, code, password string) (User, error) {
 			return User{}, err
 		}
 		var err error
-		if hash, err = hashPassword(password); err != nil {
+		if hash, err = p.hashPassword(password); err != nil {
 			return User{}, err
 		}
 	}
@@ -96,7 +96,7 @@ func (p *Platform) Forgot(name, shake, password string) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
-	hash, err := hashPassword(password)
+	hash, err := p.hashPassword(password)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (p *Platform) UpdateUser(name string, up UserUpdate) (User, error) {
 			return User{}, err
 		}
 		var err error
-		if hash, err = hashPassword(*up.Password); err != nil {
+		if hash, err = p.hashPassword(*up.Password); err != nil {
 			return User{}, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/julienschmidt/httprouter"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
@@ -49,7 +50,7 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.DiscardHandler)
 	m := &codeMailer{codes: map[string]string{}}
-	p := paas.New(store, runtime.NewFake(), paas.Config{Domain: platformDomain, Mailer: m, Resolver: hc.resolver}, log)
+	p := paas.New(store, runtime.NewFake(), paas.Config{Domain: platformDomain, Mailer: m, Resolver: hc.resolver, PasswordCost: bcrypt.MinCost}, log)
 	if _, err := p.EnsureAdmin(adminPassword); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/runtime"
 )
@@ -21,7 +23,7 @@ func FuzzAPI(f *testing.F) {
 	f.Cleanup(func() { store.Close() })
 	fake := runtime.NewFake()
 	f.Cleanup(func() { fake.Close() })
-	p := paas.New(store, fake, paas.Config{Domain: "localhost", BaseImage: "test"}, slog.New(slog.DiscardHandler))
+	p := paas.New(store, fake, paas.Config{Domain: "localhost", BaseImage: "test", PasswordCost: bcrypt.MinCost}, slog.New(slog.DiscardHandler))
 	if _, err := p.EnsureAdmin("admin-password-1"); err != nil {
 		f.Fatal(err)
 	}
