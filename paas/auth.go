@@ -107,7 +107,6 @@ func (p *Platform) checkConfirmed(u User, viaToken bool) (*Principal, error) {
 	return &Principal{User: u, ViaToken: viaToken}, nil
 }
 
-
 // authCache remembers recent successful password checks, so clients that
 // send Basic credentials on every request (the jitsu CLI does) do not pay a
 // bcrypt comparison each time. Entries are keyed by a hash of the user, the
