@@ -85,6 +85,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.DNSAddr, "dns", "PAAS_DNS", d.DNSAddr, "authoritative DNS listen address, UDP and TCP (empty: no DNS)")
 	str(&cfg.Domain, "domain", "PAAS_DOMAIN", d.Domain, "platform domain")
 	str(&cfg.PublicIP, "public-ip", "PAAS_PUBLIC_IP", d.PublicIP, "public IPv4/IPv6 addresses of this server, comma-separated (for DNS)")
+	str(&cfg.DNSAllowTransfer, "dns-allow-transfer", "PAAS_DNS_ALLOW_TRANSFER", d.DNSAllowTransfer, "addresses or CIDR prefixes, comma-separated, allowed to AXFR the zones (default: none)")
 	str(&cfg.DNSResolver, "dns-resolver", "PAAS_DNS_RESOLVER", d.DNSResolver, "DNS server (host:port) asked for _now TXT records when verifying external domains (default: the system resolver)")
 	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
 	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL (planned)")

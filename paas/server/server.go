@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ type Config struct {
 	// DNSResolver is the "host:port" of the DNS server asked for _now TXT
 	// records when verifying external domains; "" uses the system resolver.
 	DNSResolver string
+	// DNSAllowTransfer lists addresses or prefixes (comma-separated) allowed
+	// to transfer zones with AXFR; everyone else is refused.
+	DNSAllowTransfer string
 
 	// Runtime, when set, is used instead of connecting to Docker (tests).
 	Runtime runtime.Runtime
@@ -73,6 +77,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	publicIPs, err := paas.ParsePublicIPs(cfg.PublicIP)
 	if err != nil {
 		return fmt.Errorf("public IP setting: %w", err)
+	}
+	allowTransfer, err := parsePrefixes(cfg.DNSAllowTransfer)
+	if err != nil {
+		return fmt.Errorf("dns allow-transfer setting: %w", err)
 	}
 	store, err := paas.OpenStore(cfg.DataDir)
 	if err != nil {
@@ -111,7 +119,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The DNS view is rebuilt from the store after every change that can
 	// touch it: domains and records, apps (names), and the deployer's
 	// route updates, which also follow app deletions.
-	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, Logger: log})
+	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, AllowTransfer: allowTransfer, Logger: log})
 	zones := &zoneView{p: p, srv: dnsSrv, log: log}
 	zones.refresh()
 	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log, onChange: zones.refresh}
@@ -335,4 +343,26 @@ func (v *zoneView) refresh() {
 	}
 	// Dropped records are logged by the server; the rest is served.
 	_ = v.srv.SetZones(zones)
+}
+
+// parsePrefixes reads "10.0.0.1, 192.0.2.0/24, ::1": single addresses
+// become one-address prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
