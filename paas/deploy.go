@@ -550,7 +550,7 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 		_ = d.Stop(ctx, ev.App)
 		return
 	}
-	backoff := time.Duration(1<<min(len(recent)-1, 5)) * 500 * time.Millisecond
+	backoff := time.Duration(1<<min(len(recent)-1, 5)) * d.cfg.RestartBackoff
 	d.platformLog(app, "unit %d crashed (%s); restarting in %s", dead.Index, reason, backoff)
 	select {
 	case <-ctx.Done():
@@ -574,18 +574,29 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 		return
 	}
 	d.watchLogs(ev.App, u)
-	single := &release{ID: rel.ID, Units: []runtime.Unit{u}}
-	if err := d.waitHealthy(ctx, single); err != nil {
+	// Record the new unit at once, so that if it dies during its health
+	// check its exit event is recognised and restarts it again; it gets no
+	// traffic until it is healthy.
+	pending := u
+	pending.Running = false
+	d.setUnit(rel, dead.ID, pending)
+	if err := d.waitHealthy(ctx, &release{ID: rel.ID, Units: []runtime.Unit{u}}); err != nil {
 		d.platformLog(app, "restarted unit %d is not healthy: %v", dead.Index, err)
+		return
 	}
+	d.setUnit(rel, u.ID, u)
+	d.publish()
+}
+
+// setUnit replaces the unit with id in rel.
+func (d *Deployer) setUnit(rel *release, id string, u runtime.Unit) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for i := range rel.Units {
-		if rel.Units[i].ID == dead.ID {
+		if rel.Units[i].ID == id {
 			rel.Units[i] = u
 		}
 	}
-	d.mu.Unlock()
-	d.publish()
 }
 
 func (d *Deployer) markErrored(appKey, msg string) {

@@ -27,6 +27,9 @@ type Config struct {
 	// Resolver is the "host:port" of the DNS server asked for _now TXT
 	// records when verifying external domains; "" uses the system resolver.
 	Resolver string
+	// RestartBackoff is the first delay before restarting a crashed unit;
+	// it doubles per recent crash, up to 32 times (0: 500ms).
+	RestartBackoff time.Duration
 	// PasswordCost is the bcrypt cost (0: DefaultPasswordCost). Tests lower it.
 	PasswordCost int
 }
@@ -53,6 +56,9 @@ func New(store *Store, rt runtime.Runtime, cfg Config, log *slog.Logger) *Platfo
 	}
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = 60 * time.Second
+	}
+	if cfg.RestartBackoff == 0 {
+		cfg.RestartBackoff = 500 * time.Millisecond
 	}
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = DefaultPasswordCost

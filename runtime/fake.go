@@ -131,8 +131,9 @@ func (f *Fake) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	}
 	f.mu.Lock()
 	f.units[id] = u
+	unit := u.unit // a copy: Kill changes u.unit under the lock
 	f.mu.Unlock()
-	return u.unit, nil
+	return unit, nil
 }
 
 // Kill makes a unit exit as if it crashed, reporting an Event.
