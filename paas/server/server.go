@@ -240,7 +240,12 @@ func NewHandler(p *paas.Platform, log *slog.Logger) http.Handler {
 	r.NotFound = nj.Adapter().NotFoundHandler()
 	r.MethodNotAllowed = nj.Adapter().MethodNotAllowedHandler()
 	r.HandleMethodNotAllowed = true
-	r.RedirectTrailingSlash = false // a redirect would turn POST /logs/:user/ into a GET
+	// The router's own redirects and OPTIONS answers would lack the face's
+	// headers (the Nodejitsu client rejects those), and a redirect would
+	// turn POST /logs/:user/ into a GET: every request reaches a handler.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
 	return stripTrailingSlash(r)
 }
 

@@ -1,0 +1,339 @@
+package nodejitsu_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/runtime"
+)
+
+// untgz reads an archive into path → content.
+func untgz(t *testing.T, data []byte) map[string]string {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("download is not gzip: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("download is not a tar: %v", err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[hdr.Name] = string(b)
+	}
+	return out
+}
+
+// fetch GETs a unit's address and returns the body.
+func fetch(t *testing.T, addr string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	res, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("unit %s does not answer: %v", addr, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// TestJitsuDeployCycle walks through what `jitsu deploy` and the usual
+// follow-up commands do, in order.
+func TestJitsuDeployCycle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := h.newUser(t, "dev")
+	c := u.basic()
+	files := helloFiles("hello", "0.0.1")
+	pkg := map[string]any{"name": "hello", "version": "0.0.1", "subdomain": "hello", "scripts": map[string]string{"start": "node server.js"}}
+
+	// jitsu deploy: GET app (missing) → available → create.
+	r := h.do(t, "GET", "/apps/dev/hello", c, nil)
+	want(t, r, 404)
+	r = h.do(t, "POST", "/apps/dev/hello/available", c, pkg)
+	want(t, r, 200)
+	if r.obj(t)["available"] != true {
+		t.Fatalf("available = %s", r.body)
+	}
+	r = h.do(t, "POST", "/apps/dev/hello", c, pkg)
+	want(t, r, 201)
+	app := r.obj(t)["app"].(map[string]any)
+	for k, v := range map[string]any{"name": "hello", "state": "stopped", "subdomain": "hello", "drones": 1.0, "maxDrones": 8.0, "snapshot": ""} {
+		if app[k] != v {
+			t.Errorf("created app %s = %v, want %v", k, app[k], v)
+		}
+	}
+	if app["running"] != nil {
+		t.Errorf("new app is running: %v", app["running"])
+	}
+	r = h.do(t, "POST", "/apps/dev/hello/available", c, pkg)
+	want(t, r, 200)
+	if r.obj(t)["available"] != false {
+		t.Fatalf("available after create = %s", r.body)
+	}
+
+	// Upload the snapshot as the CLI does: raw .tgz, octet-stream, Content-Length.
+	archive := appTgz(t, files)
+	r = h.do(t, "POST", "/apps/dev/hello/snapshots/0.0.1", c, archive)
+	want(t, r, 201)
+	snap := r.obj(t)["snapshot"].(map[string]any)
+	if snap["id"] != "0.0.1" || snap["filename"] != "hello-0.0.1.tgz" || snap["ctime"] == nil || snap["size"] != float64(len(archive)) {
+		t.Errorf("upload answer %s", r.body)
+	}
+
+	// PUT the app with env, then activate.
+	r = h.do(t, "PUT", "/apps/dev/hello", c, map[string]any{"env": map[string]string{"GREETING": "hi", "NODE_ENV": "production"}})
+	want(t, r, 200)
+	if get(r.obj(t), "app", "env", "GREETING") != "hi" {
+		t.Errorf("env after PUT: %s", r.body)
+	}
+	r = h.do(t, "POST", "/apps/dev/hello/snapshots/0.0.1/activate", c, "{}")
+	want(t, r, 200)
+	if get(r.obj(t), "app", "snapshot") != "0.0.1" {
+		t.Errorf("activate answer %s", r.body)
+	}
+
+	// Cloud-routed start: endpoints and cloud first.
+	r = h.do(t, "GET", "/endpoints", c, nil)
+	want(t, r, 200)
+	endpoint, _ := get(r.obj(t), "endpoints", "selfhost", "local").(string)
+	if endpoint != h.srv.URL {
+		t.Fatalf("endpoints = %s, want %s", r.body, h.srv.URL)
+	}
+	r = h.do(t, "GET", "/apps/dev/hello/cloud", c, nil)
+	want(t, r, 200)
+	cl := r.arr(t)
+	if len(cl) != 1 || get(cl[0], "provider") != "selfhost" || get(cl[0], "datacenter") != "local" || get(cl[0], "drones") != 1.0 {
+		t.Fatalf("cloud = %s", r.body)
+	}
+	r = h.do(t, "POST", "/apps/dev/hello/start", c, "{}")
+	want(t, r, 200)
+	m := r.obj(t)
+	if get(m, "app", "state") != "started" || get(m, "app", "running", "filename") != "hello-0.0.1.tgz" {
+		t.Fatalf("start answer %s", r.body)
+	}
+	backends := h.p.Deployer.Backends("dev/hello")
+	if len(backends) != 1 {
+		t.Fatalf("backends = %v", backends)
+	}
+	if got := fetch(t, backends[0]); got != "dev/hello 0.0.1 0\n" {
+		t.Errorf("unit answered %q", got)
+	}
+	// The unit got the app's env.
+	r = h.do(t, "GET", "/apps/dev/hello", c, nil)
+	want(t, r, 200)
+	if get(r.obj(t), "app", "running", "snapshot") != "0.0.1" || get(r.obj(t), "app", "state") != "started" {
+		t.Errorf("app while running: %s", r.body)
+	}
+	r = h.do(t, "GET", "/apps/dev", c, nil)
+	want(t, r, 200)
+	if l := isList(t, r, "apps"); len(l) != 1 || get(l[0], "name") != "hello" {
+		t.Errorf("apps = %s", r.body)
+	}
+
+	// Stop.
+	r = h.do(t, "POST", "/apps/dev/hello/stop", c, "{}")
+	want(t, r, 200)
+	if get(r.obj(t), "app", "state") != "stopped" || get(r.obj(t), "app", "running") != nil {
+		t.Errorf("stop answer %s", r.body)
+	}
+	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 0 {
+		t.Errorf("backends after stop = %v", b)
+	}
+	if units, _ := h.fake.Units(t.Context()); len(units) != 0 {
+		t.Errorf("units after stop = %v", units)
+	}
+
+	// Starting an app without snapshots fails with the message the CLI knows.
+	r = h.do(t, "POST", "/apps/dev/empty", c, map[string]string{"name": "empty"})
+	want(t, r, 201)
+	r = h.do(t, "POST", "/apps/dev/empty/start", c, "{}")
+	want(t, r, 400)
+	if msg := r.errMessage(t); !strings.Contains(msg, "Cannot start application with no snapshots") {
+		t.Errorf("message = %q", msg)
+	}
+
+	// Download the archive and compare the files.
+	r = h.do(t, "GET", "/apps/dev/hello/snapshots/0.0.1.tgz", c, nil)
+	want(t, r, 200)
+	if ct := r.header.Get("Content-Type"); ct != "application/octet-stream" {
+		t.Errorf("download Content-Type = %q", ct)
+	}
+	got := untgz(t, r.body)
+	if len(got) != len(files) {
+		t.Errorf("download has %d files, want %d: %v", len(got), len(files), got)
+	}
+	for name, content := range files {
+		if got["package/"+name] != content {
+			t.Errorf("download package/%s = %q, want %q", name, got["package/"+name], content)
+		}
+	}
+
+	// Snapshot metadata lists the files with their SHA-1.
+	r = h.do(t, "GET", "/apps/dev/hello/snapshots/0.0.1", c, nil)
+	want(t, r, 200)
+	fl, _ := get(r.obj(t), "snapshot", "files").([]any)
+	if len(fl) != len(files) {
+		t.Fatalf("snapshot files = %s", r.body)
+	}
+	for _, x := range fl {
+		name, _ := get(x, "file").(string)
+		content, ok := files[name]
+		if !ok {
+			t.Errorf("unexpected file %q", name)
+			continue
+		}
+		if get(x, "sha") != sha1Hex(content) || get(x, "size") != float64(len(content)) {
+			t.Errorf("file %s: sha %v size %v, want %s %d", name, get(x, "sha"), get(x, "size"), sha1Hex(content), len(content))
+		}
+	}
+	r = h.do(t, "GET", "/apps/dev/hello/snapshots", c, nil)
+	want(t, r, 200)
+	if l := isList(t, r, "snapshots"); len(l) != 1 || get(l[0], "id") != "0.0.1" || get(l[0], "filename") != "hello-0.0.1.tgz" || get(l[0], "ctime") == nil {
+		t.Errorf("snapshots = %s", r.body)
+	}
+
+	// The active snapshot cannot be deleted; another one can.
+	r = h.do(t, "DELETE", "/apps/dev/hello/snapshots/0.0.1", c, nil)
+	want(t, r, 409)
+	files2 := helloFiles("hello", "0.0.2")
+	r = h.do(t, "PUT", "/apps/dev/hello/snapshots/0.0.2", c, appTgz(t, files2))
+	want(t, r, 201)
+	r = h.do(t, "DELETE", "/apps/dev/hello/snapshots/0.0.2", c, nil)
+	want(t, r, 200)
+	if _, err := h.store.Blob(sha1Hex(files2["server.js"])); !paas.IsNotFound(err) {
+		t.Errorf("blob of the deleted snapshot is still stored: %v", err)
+	}
+	if _, err := h.store.Blob(sha1Hex(files["server.js"])); err != nil {
+		t.Errorf("blob of the active snapshot: %v", err)
+	}
+
+	// Scale to two drones, start, both answer.
+	r = h.do(t, "POST", "/apps/dev/hello/cloud", c, []map[string]any{{"drones": 2}})
+	want(t, r, 200)
+	if cl := r.arr(t); len(cl) != 1 || get(cl[0], "drones") != 2.0 {
+		t.Fatalf("scale answer %s", r.body)
+	}
+	r = h.do(t, "POST", "/apps/dev/hello/start", c, "{}")
+	want(t, r, 200)
+	if get(r.obj(t), "app", "drones") != 2.0 {
+		t.Errorf("drones after scale = %s", r.body)
+	}
+	backends = h.p.Deployer.Backends("dev/hello")
+	if len(backends) != 2 {
+		t.Fatalf("backends after scale = %v", backends)
+	}
+	for i, b := range backends {
+		if got := fetch(t, b); !strings.HasPrefix(got, "dev/hello 0.0.1 ") {
+			t.Errorf("unit %d answered %q", i, got)
+		}
+	}
+	// Scaling a started app redeploys it with the new count.
+	r = h.do(t, "POST", "/apps/dev/hello/cloud", c, map[string]any{"drones": 3})
+	want(t, r, 200)
+	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 3 {
+		t.Errorf("backends after scaling a started app = %v", b)
+	}
+	r = h.do(t, "POST", "/apps/dev/hello/restart", c, "{}")
+	want(t, r, 200)
+	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 3 {
+		t.Errorf("backends after restart = %v", b)
+	}
+
+	// Delete the app: nothing is left in the engine or the store.
+	r = h.do(t, "DELETE", "/apps/dev/hello", c, nil)
+	want(t, r, 200)
+	r = h.do(t, "GET", "/apps/dev/hello", c, nil)
+	want(t, r, 404)
+	if units, _ := h.fake.Units(t.Context()); len(units) != 0 {
+		t.Errorf("units after delete = %v", units)
+	}
+	if images, _ := h.fake.Images(t.Context()); len(images) != 0 {
+		t.Errorf("images after delete = %v", images)
+	}
+	if snaps, _ := h.store.Snapshots("dev", "hello"); len(snaps) != 0 {
+		t.Errorf("snapshots after delete = %v", snaps)
+	}
+	for name, content := range files {
+		if _, err := h.store.Blob(sha1Hex(content)); !paas.IsNotFound(err) {
+			t.Errorf("blob of %s still stored after delete: %v", name, err)
+		}
+	}
+	// The name and subdomain are free again.
+	r = h.do(t, "POST", "/apps/dev/hello/available", c, map[string]string{"subdomain": "hello"})
+	want(t, r, 200)
+	if r.obj(t)["available"] != true {
+		t.Errorf("available after delete = %s", r.body)
+	}
+}
+
+// TestStartFailures: a failing build or an app that never listens is a 400
+// with the app left stopped, and a running release survives a bad new one.
+func TestStartFailures(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *paas.Config) { c.HealthTimeout = 2 * time.Second })
+	u := h.newUser(t, "dev")
+	c := u.basic()
+	h.createApp(t, "dev", "app")
+	h.uploadSnapshot(t, "dev", "app", "good")
+	h.uploadSnapshot(t, "dev", "app", "broken")
+	h.uploadSnapshot(t, "dev", "app", "silent")
+	h.fake.BuildError = func(spec runtimeBuildSpec) error {
+		if spec.Snapshot == "broken" {
+			return errors.New("npm install failed")
+		}
+		return nil
+	}
+	h.fake.Healthy = func(spec runtimeUnitSpec) bool { return spec.Snapshot != "silent" }
+
+	r := h.do(t, "POST", "/apps/dev/app/snapshots/good/activate", c, "{}")
+	want(t, r, 200)
+	r = h.do(t, "POST", "/apps/dev/app/start", c, "{}")
+	want(t, r, 200)
+	before := h.p.Deployer.Backends("dev/app")
+	for _, bad := range []string{"broken", "silent"} {
+		r = h.do(t, "POST", "/apps/dev/app/snapshots/"+bad+"/activate", c, "{}")
+		want(t, r, 400)
+		a, err := h.store.App("dev", "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Snapshot != "good" || a.State != paas.AppStarted {
+			t.Errorf("after failed activation of %s: snapshot %q state %q", bad, a.Snapshot, a.State)
+		}
+		after := h.p.Deployer.Backends("dev/app")
+		if len(after) != 1 || after[0] != before[0] {
+			t.Errorf("serving units changed: %v → %v", before, after)
+		}
+		if got := fetch(t, after[0]); got != "dev/app good 0\n" {
+			t.Errorf("old release answers %q", got)
+		}
+	}
+	units, _ := h.fake.Units(t.Context())
+	if len(units) != 1 {
+		t.Errorf("units after failed deploys = %v", units)
+	}
+}
+
+type (
+	runtimeBuildSpec = runtime.BuildSpec
+	runtimeUnitSpec  = runtime.UnitSpec
+)
