@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -117,6 +118,9 @@ func (l Limits) or(def Limits) Limits {
 type Docker struct {
 	api dockerAPI
 	cfg DockerConfig
+	// buildMu keeps image removals (which prune untagged parents) from
+	// running while a build may be reusing those parents from the cache.
+	buildMu sync.RWMutex
 }
 
 var _ Runtime = (*Docker)(nil)
@@ -234,6 +238,10 @@ func (d *Docker) ImageExists(ctx context.Context, ref string) (bool, error) {
 
 // RemoveImage implements Runtime.
 func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
+	// Pruning the image's untagged parents can delete cached layers an
+	// in-flight build is about to reuse; builds hold the read side.
+	d.buildMu.Lock()
+	defer d.buildMu.Unlock()
 	_, err := d.api.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove image %s: %w", ref, err)
@@ -273,11 +281,35 @@ func (d *Docker) ImageRef(app, snapshot string) string {
 	return imageRef(d.cfg.Prefix, app, snapshot)
 }
 
+// buildAttempts bounds retries of a build whose cached parent layer was
+// removed under it by another process sharing the engine (removals in this
+// process wait for builds, see buildMu).
+const buildAttempts = 3
+
 // Build implements Runtime.
 func (d *Docker) Build(ctx context.Context, spec BuildSpec, log io.Writer) (string, error) {
 	if log == nil {
 		log = io.Discard
 	}
+	d.buildMu.RLock()
+	defer d.buildMu.RUnlock()
+	for attempt := 1; ; attempt++ {
+		ref, err := d.buildOnce(ctx, spec, log)
+		if err == nil || attempt == buildAttempts || !lostCachedParent(err) || ctx.Err() != nil {
+			return ref, err
+		}
+		fmt.Fprintf(log, "a cached layer was removed during the build; building again (attempt %d of %d)\n", attempt+1, buildAttempts)
+	}
+}
+
+// lostCachedParent recognises the classic builder's failure when a cached
+// step image it reused was deleted before the step's result was committed.
+func lostCachedParent(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "unknown parent image") || strings.Contains(msg, "failed to set parent")
+}
+
+func (d *Docker) buildOnce(ctx context.Context, spec BuildSpec, log io.Writer) (string, error) {
 	if err := validateBuildSpec(spec); err != nil {
 		return "", fmt.Errorf("build %s@%s: %w", spec.App, spec.Snapshot, err)
 	}

@@ -173,3 +173,17 @@ func TestEventsReconnectAndFoldOOM(t *testing.T) {
 		t.Errorf("filters = label %v, event %v, type %v; want platform containers' die and oom", f.Get("label"), f.Get("event"), f.Get("type"))
 	}
 }
+
+func TestLostCachedParent(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{"builder: failed to export image: failed to set parent sha256:25db: unknown parent image ID sha256:25db", true},
+		{"The command 'npm install' returned a non-zero code: 1", false},
+	} {
+		if got := lostCachedParent(errors.New(c.msg)); got != c.want {
+			t.Errorf("lostCachedParent(%q) = %v, want %v", c.msg, got, c.want)
+		}
+	}
+}
