@@ -76,6 +76,9 @@ func BuildHostBaseImage(ctx context.Context, d *Docker, nodePath, tag string, lo
 	}
 	fmt.Fprintf(log, "building %s from %s (%d shared libraries)\n", tag, real, len(libs))
 
+	// The image this build replaces, removed afterwards so that rebuilding
+	// (CI does it on every run) does not pile up untagged images.
+	previous, _ := d.api.ImageInspect(ctx, tag)
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	tarErr := make(chan error, 1)
@@ -110,6 +113,12 @@ func BuildHostBaseImage(ctx context.Context, d *Docker, nodePath, tag string, lo
 		return fmt.Errorf("host base image %s: %w", tag, err)
 	} else if !ok {
 		return fmt.Errorf("host base image %s: image missing after import", tag)
+	}
+	if previous.ID != "" {
+		// Not forced: an old base that app images still build on stays.
+		if _, err := d.api.ImageRemove(ctx, previous.ID, image.RemoveOptions{PruneChildren: true}); err == nil {
+			fmt.Fprintf(log, "removed the previous %s (%s)\n", tag, shortID(previous.ID))
+		}
 	}
 	return nil
 }

@@ -121,12 +121,16 @@ type Docker struct {
 	// buildMu keeps image removals (which prune untagged parents) from
 	// running while a build may be reusing those parents from the cache.
 	buildMu sync.RWMutex
+
+	netMu    sync.Mutex
+	netReady bool
 }
 
 var _ Runtime = (*Docker)(nil)
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST and
-// friends), checks it answers, and creates the platform network if missing.
+// friends) and checks it answers. The platform network is created when the
+// first unit starts.
 func NewDocker(ctx context.Context, cfg DockerConfig) (*Docker, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -145,9 +149,6 @@ func newDocker(ctx context.Context, api dockerAPI, cfg DockerConfig) (*Docker, e
 	if _, err := api.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("docker ping: %w", err)
 	}
-	if err := d.ensureNetwork(ctx); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -157,7 +158,22 @@ func (d *Docker) Config() DockerConfig { return d.cfg }
 // Close releases the client connection; it leaves every unit running.
 func (d *Docker) Close() error { return d.api.Close() }
 
-func (d *Docker) ensureNetwork(ctx context.Context) error {
+// EnsureNetwork creates the platform network if missing. Start calls it on first use, so commands that
+// never start a unit (base-image, a server with nothing to run) leave none behind.
+func (d *Docker) EnsureNetwork(ctx context.Context) error {
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	if d.netReady {
+		return nil
+	}
+	if err := d.createNetwork(ctx); err != nil {
+		return err
+	}
+	d.netReady = true
+	return nil
+}
+
+func (d *Docker) createNetwork(ctx context.Context) error {
 	name := d.cfg.Network
 	if _, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
 		return nil
@@ -409,6 +425,9 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	name := containerName(d.cfg.Prefix, spec.App, spec.Release, spec.Index)
 	if spec.Image == "" || spec.App == "" {
 		return Unit{}, fmt.Errorf("start unit %s: app and image are required", name)
+	}
+	if err := d.EnsureNetwork(ctx); err != nil {
+		return Unit{}, fmt.Errorf("start unit %s: %w", name, err)
 	}
 	port := spec.Port
 	if port == 0 {

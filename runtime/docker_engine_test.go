@@ -437,6 +437,9 @@ func TestDockerUnitCannotReachHostLoopback(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 
+	if err := d.EnsureNetwork(ctx); err != nil {
+		t.Fatal(err)
+	}
 	nw, err := dockertest.Client(t).NetworkInspect(ctx, d.Config().Network, network.InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
