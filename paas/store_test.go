@@ -3,13 +3,11 @@ package paas_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -21,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
 )
 
 func openTestStore(t *testing.T, dir string) *paas.Store {
@@ -218,45 +217,6 @@ func TestParseLogTime(t *testing.T) {
 	}
 }
 
-type arEntry struct {
-	name string
-	body string
-	typ  byte
-	link string
-}
-
-func storeTestTgz(t *testing.T, entries ...arEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, e := range entries {
-		typ := e.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		hdr := &tar.Header{Name: e.name, Typeflag: typ, Linkname: e.link, Mode: 0o644}
-		if typ == tar.TypeXGlobalHeader {
-			hdr = &tar.Header{Typeflag: typ, PAXRecords: map[string]string{"comment": "global"}}
-		}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-		}
-		if typ == tar.TypeDir {
-			hdr.Mode = 0o755
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if typ == tar.TypeReg {
-			io.WriteString(tw, e.body)
-		}
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
-
 const testPkg = `{"name":"app","scripts":{"start":"node server.js"}}`
 
 func TestReadArchive(t *testing.T) {
@@ -267,33 +227,33 @@ func TestReadArchive(t *testing.T) {
 		paths  []string // on success
 		status int      // on failure
 	}{
-		{"npm pack layout", storeTestTgz(t, arEntry{name: "package/", typ: tar.TypeDir}, arEntry{name: "package/package.json", body: testPkg},
-			arEntry{name: "package/server.js", body: "x"}, arEntry{name: "package/lib/a.js", body: "a"}),
+		{"npm pack layout", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package/", Type: tar.TypeDir}, paastest.TarEntry{Name: "package/package.json", Body: testPkg},
+			paastest.TarEntry{Name: "package/server.js", Body: "x"}, paastest.TarEntry{Name: "package/lib/a.js", Body: "a"}),
 			[]string{"lib/a.js", "package.json", "server.js"}, 0},
-		{"other top folder", storeTestTgz(t, arEntry{name: "myapp/package.json", body: testPkg}, arEntry{name: "myapp/server.js", body: "x"}),
+		{"other top folder", paastest.TarGzEntries(t, paastest.TarEntry{Name: "myapp/package.json", Body: testPkg}, paastest.TarEntry{Name: "myapp/server.js", Body: "x"}),
 			[]string{"package.json", "server.js"}, 0},
-		{"flat layout", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "server.js", body: "x"}),
+		{"flat layout", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "server.js", Body: "x"}),
 			[]string{"package.json", "server.js"}, 0},
-		{"flat layout with a folder", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "package/x.js", body: "x"}),
+		{"flat layout with a folder", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "package/x.js", Body: "x"}),
 			[]string{"package.json", "package/x.js"}, 0},
-		{"dot slash", storeTestTgz(t, arEntry{name: "./package.json", body: testPkg}, arEntry{name: "./server.js", body: "x"}),
+		{"dot slash", paastest.TarGzEntries(t, paastest.TarEntry{Name: "./package.json", Body: testPkg}, paastest.TarEntry{Name: "./server.js", Body: "x"}),
 			[]string{"package.json", "server.js"}, 0},
-		{"pax global header", storeTestTgz(t, arEntry{name: "pax_global_header", typ: tar.TypeXGlobalHeader}, arEntry{name: "package/package.json", body: testPkg}),
+		{"pax global header", paastest.TarGzEntries(t, paastest.TarEntry{Name: "pax_global_header", Type: tar.TypeXGlobalHeader}, paastest.TarEntry{Name: "package/package.json", Body: testPkg}),
 			[]string{"package.json"}, 0},
-		{"dot-dot", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "../evil", body: "x"}), nil, 400},
-		{"dot-dot after prefix", storeTestTgz(t, arEntry{name: "package/package.json", body: testPkg}, arEntry{name: "package/../../evil", body: "x"}), nil, 400},
-		{"dot-dot in the middle", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "a/../b", body: "x"}), nil, 400},
-		{"absolute", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "/etc/passwd", body: "x"}), nil, 400},
-		{"backslash", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: `a\..\..\b`, body: "x"}), nil, 400},
-		{"symlink", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "l", typ: tar.TypeSymlink, link: "../../etc"}), nil, 400},
-		{"hard link", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "l", typ: tar.TypeLink, link: "package.json"}), nil, 400},
-		{"char device", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "null", typ: tar.TypeChar}), nil, 400},
-		{"duplicate", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "a.js", body: "1"}, arEntry{name: "./a.js", body: "2"}), nil, 400},
+		{"dot-dot", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "../evil", Body: "x"}), nil, 400},
+		{"dot-dot after prefix", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package/package.json", Body: testPkg}, paastest.TarEntry{Name: "package/../../evil", Body: "x"}), nil, 400},
+		{"dot-dot in the middle", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "a/../b", Body: "x"}), nil, 400},
+		{"absolute", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "/etc/passwd", Body: "x"}), nil, 400},
+		{"backslash", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: `a\..\..\b`, Body: "x"}), nil, 400},
+		{"symlink", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "l", Type: tar.TypeSymlink, Link: "../../etc"}), nil, 400},
+		{"hard link", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "l", Type: tar.TypeLink, Link: "package.json"}), nil, 400},
+		{"char device", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "null", Type: tar.TypeChar}), nil, 400},
+		{"duplicate", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "a.js", Body: "1"}, paastest.TarEntry{Name: "./a.js", Body: "2"}), nil, 400},
 		{"not gzip", []byte("hello"), nil, 400},
 		{"empty", nil, nil, 400},
-		{"too many files", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "1", body: "1"}, arEntry{name: "2", body: "2"},
-			arEntry{name: "3", body: "3"}, arEntry{name: "4", body: "4"}), nil, 413},
-		{"too many bytes", storeTestTgz(t, arEntry{name: "package.json", body: testPkg}, arEntry{name: "big", body: strings.Repeat("b", 1000)}), nil, 413},
+		{"too many files", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "1", Body: "1"}, paastest.TarEntry{Name: "2", Body: "2"},
+			paastest.TarEntry{Name: "3", Body: "3"}, paastest.TarEntry{Name: "4", Body: "4"}), nil, 413},
+		{"too many bytes", paastest.TarGzEntries(t, paastest.TarEntry{Name: "package.json", Body: testPkg}, paastest.TarEntry{Name: "big", Body: strings.Repeat("b", 1000)}), nil, 413},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -328,8 +288,8 @@ func TestReadArchive(t *testing.T) {
 // TestReadArchiveTruncated: an upload cut anywhere is refused, never taken
 // for a smaller app.
 func TestReadArchiveTruncated(t *testing.T) {
-	data := storeTestTgz(t, arEntry{name: "package/package.json", body: testPkg}, arEntry{name: "package/server.js", body: strings.Repeat("s", 3000)},
-		arEntry{name: "package/lib/x.js", body: strings.Repeat("x", 3000)})
+	data := paastest.TarGzEntries(t, paastest.TarEntry{Name: "package/package.json", Body: testPkg}, paastest.TarEntry{Name: "package/server.js", Body: strings.Repeat("s", 3000)},
+		paastest.TarEntry{Name: "package/lib/x.js", Body: strings.Repeat("x", 3000)})
 	for n := 0; n < len(data); n++ {
 		if files, err := paas.ReadArchive(bytes.NewReader(data[:n]), paas.DefaultArchiveLimits); err == nil {
 			t.Errorf("archive cut at %d of %d bytes accepted with %d files", n, len(data), len(files))
@@ -341,8 +301,8 @@ func TestReadArchiveTruncated(t *testing.T) {
 // is refused or, when deflate cannot notice, the gzip checksum catches it;
 // never is an app with other content accepted.
 func TestReadArchiveCorrupted(t *testing.T) {
-	data := storeTestTgz(t, arEntry{name: "package/package.json", body: testPkg}, arEntry{name: "package/server.js", body: strings.Repeat("s", 3000)},
-		arEntry{name: "package/lib/x.js", body: "console.log('hello world, a few words of text here');\n"})
+	data := paastest.TarGzEntries(t, paastest.TarEntry{Name: "package/package.json", Body: testPkg}, paastest.TarEntry{Name: "package/server.js", Body: strings.Repeat("s", 3000)},
+		paastest.TarEntry{Name: "package/lib/x.js", Body: "console.log('hello world, a few words of text here');\n"})
 	orig, err := paas.ReadArchive(bytes.NewReader(data), paas.DefaultArchiveLimits)
 	if err != nil {
 		t.Fatal(err)

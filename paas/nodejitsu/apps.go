@@ -1,6 +1,7 @@
 package nodejitsu
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -103,11 +104,7 @@ func (f *Face) writeApp(w http.ResponseWriter, status int, a paas.App) error {
 }
 
 func (f *Face) getApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.Store.App(owner, ps.ByName("app"))
+	a, err := f.app(r, ps)
 	if err != nil {
 		return err
 	}
@@ -192,48 +189,23 @@ func (f *Face) appAvailable(w http.ResponseWriter, r *http.Request, ps httproute
 	return nil
 }
 
-func (f *Face) startApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
+// appAction serves POST /apps/:u/:app/<action>: start, stop and restart.
+func (f *Face) appAction(action func(p *paas.Platform, ctx context.Context, owner, name string) (paas.App, error)) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+		_, owner, err := f.principal(r, ps)
+		if err != nil {
+			return err
+		}
+		a, err := action(f.p, r.Context(), owner, ps.ByName("app"))
+		if err != nil {
+			return err
+		}
+		return f.writeApp(w, http.StatusOK, a)
 	}
-	a, err := f.p.StartApp(r.Context(), owner, ps.ByName("app"))
-	if err != nil {
-		return err
-	}
-	return f.writeApp(w, http.StatusOK, a)
-}
-
-func (f *Face) stopApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.StopApp(r.Context(), owner, ps.ByName("app"))
-	if err != nil {
-		return err
-	}
-	return f.writeApp(w, http.StatusOK, a)
-}
-
-func (f *Face) restartApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.RestartApp(r.Context(), owner, ps.ByName("app"))
-	if err != nil {
-		return err
-	}
-	return f.writeApp(w, http.StatusOK, a)
 }
 
 func (f *Face) getCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.Store.App(owner, ps.ByName("app"))
+	a, err := f.app(r, ps)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
 )
 
 func gzipped(t *testing.T, data []byte) []byte {
@@ -41,38 +42,38 @@ func TestBadSnapshotUploads(t *testing.T) {
 		{"not gzip", "1.0.0", func(m string) []byte { return []byte("this is not a gzip stream " + m) }, 400},
 		{"gzip but not tar", "1.0.0", func(m string) []byte { return gzipped(t, []byte("plain text, not a tar "+m)) }, 400},
 		{"truncated upload", "1.0.0", func(m string) []byte {
-			full := makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: strings.Repeat(m, 50)}})
+			full := paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: strings.Repeat(m, 50)}}...)
 			return full[:len(full)/2]
 		}, 400},
 		{"dot-dot entry", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "../evil", body: "x" + m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "../evil", Body: "x" + m}}...)
 		}, 400},
 		{"dot-dot inside a path", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package/package.json", body: goodPkg}, {name: "package/server.js", body: m}, {name: "package/../../evil", body: "x" + m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package/package.json", Body: goodPkg}, {Name: "package/server.js", Body: m}, {Name: "package/../../evil", Body: "x" + m}}...)
 		}, 400},
 		{"absolute path", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "/etc/evil", body: "x" + m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "/etc/evil", Body: "x" + m}}...)
 		}, 400},
 		{"backslash path", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: `..\evil`, body: "x" + m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: `..\evil`, Body: "x" + m}}...)
 		}, 400},
 		{"symlink", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "passwd", typ: tar.TypeSymlink, link: "/etc/passwd"}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "passwd", Type: tar.TypeSymlink, Link: "/etc/passwd"}}...)
 		}, 400},
 		{"hard link", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "passwd", typ: tar.TypeLink, link: "/etc/passwd"}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "passwd", Type: tar.TypeLink, Link: "/etc/passwd"}}...)
 		}, 400},
 		{"fifo", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "pipe", typ: tar.TypeFifo}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "pipe", Type: tar.TypeFifo}}...)
 		}, 400},
 		{"duplicate entry", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "package.json", body: goodPkg}, {name: "server.js", body: m}, {name: "./server.js", body: "x" + m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "package.json", Body: goodPkg}, {Name: "server.js", Body: m}, {Name: "./server.js", Body: "x" + m}}...)
 		}, 400},
 		{"no package.json", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "server.js", body: m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "server.js", Body: m}}...)
 		}, 400},
 		{"package.json in a nested folder", "1.0.0", func(m string) []byte {
-			return makeTgz(t, []tarEntry{{name: "a/b/package.json", body: goodPkg}, {name: "a/b/server.js", body: m}})
+			return paastest.TarGzEntries(t, []paastest.TarEntry{{Name: "a/b/package.json", Body: goodPkg}, {Name: "a/b/server.js", Body: m}}...)
 		}, 400},
 		{"package.json not JSON", "1.0.0", func(m string) []byte {
 			return appTgz(t, map[string]string{"package.json": "{name: app", "server.js": m})

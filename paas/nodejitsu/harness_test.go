@@ -1,9 +1,7 @@
 package nodejitsu_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -14,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/runtime"
@@ -322,65 +320,8 @@ func want(t *testing.T, r resp, status int) {
 }
 
 // tarEntry is one entry of a test archive.
-type tarEntry struct {
-	name string
-	body string
-	typ  byte // 0: regular file
-	link string
-	mode int64
-}
-
-// makeTgz builds a gzipped tar of entries, as they are (no prefix).
-func makeTgz(t *testing.T, entries []tarEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, e := range entries {
-		typ := e.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		hdr := &tar.Header{Name: e.name, Typeflag: typ, Linkname: e.link, Mode: mode, ModTime: time.Unix(1700000000, 0)}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatalf("tar header %s: %v", e.name, err)
-		}
-		if typ == tar.TypeReg {
-			if _, err := io.WriteString(tw, e.body); err != nil {
-				t.Fatalf("tar body %s: %v", e.name, err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // appTgz builds an npm-pack style archive: every file under "package/".
-func appTgz(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	entries := []tarEntry{{name: "package/", typ: tar.TypeDir, mode: 0o755}}
-	for _, n := range names {
-		entries = append(entries, tarEntry{name: "package/" + n, body: files[n]})
-	}
-	return makeTgz(t, entries)
-}
+func appTgz(t *testing.T, files map[string]string) []byte { return paastest.TarGz(t, files) }
 
 // helloFiles is a minimal app named name.
 func helloFiles(name, version string) map[string]string {

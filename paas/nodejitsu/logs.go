@@ -83,11 +83,7 @@ func logData(appName string, entries []paas.LogEntry) map[string]any {
 }
 
 func (f *Face) appLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.Store.App(owner, ps.ByName("app"))
+	a, err := f.app(r, ps)
 	if err != nil {
 		return err
 	}
@@ -133,11 +129,7 @@ func (f *Face) userLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 // follow=1 every new line as it is stored, as newline-delimited JSON or, when
 // the client accepts text/event-stream, as server-sent events.
 func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.Store.App(owner, ps.ByName("app"))
+	a, err := f.app(r, ps)
 	if err != nil {
 		return err
 	}

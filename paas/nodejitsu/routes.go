@@ -72,9 +72,9 @@ func Routes(r *httprouter.Router, p *paas.Platform, auth *api.Authenticator, log
 	r.PUT("/apps/:user/:app", h(f.updateApp))
 	r.DELETE("/apps/:user/:app", h(f.deleteApp))
 	r.POST("/apps/:user/:app/available", h(f.appAvailable))
-	r.POST("/apps/:user/:app/start", h(f.startApp))
-	r.POST("/apps/:user/:app/stop", h(f.stopApp))
-	r.POST("/apps/:user/:app/restart", h(f.restartApp))
+	r.POST("/apps/:user/:app/start", h(f.appAction((*paas.Platform).StartApp)))
+	r.POST("/apps/:user/:app/stop", h(f.appAction((*paas.Platform).StopApp)))
+	r.POST("/apps/:user/:app/restart", h(f.appAction((*paas.Platform).RestartApp)))
 	r.GET("/apps/:user/:app/cloud", h(f.getCloud))
 	r.POST("/apps/:user/:app/cloud", h(f.setCloud))
 	r.GET("/apps/:user/:app/logs", h(f.streamLogs))
@@ -122,6 +122,15 @@ func (f *Face) principal(r *http.Request, ps httprouter.Params) (*paas.Principal
 		}
 	}
 	return p, owner, nil
+}
+
+// app authenticates and returns the app named in the path, owned by :user.
+func (f *Face) app(r *http.Request, ps httprouter.Params) (paas.App, error) {
+	_, owner, err := f.principal(r, ps)
+	if err != nil {
+		return paas.App{}, err
+	}
+	return f.p.Store.App(owner, ps.ByName("app"))
 }
 
 // accountPrincipal is principal for profile, password and token routes,

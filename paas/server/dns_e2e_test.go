@@ -1,13 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,79 +15,13 @@ import (
 
 // dnsE2E is a running platform with its DNS server, driven over real
 // sockets: HTTP for the APIs, UDP for DNS.
-type dnsE2E struct {
-	api, dns string
-}
-
-const dnsE2EPassword = "admin-password-1"
+type dnsE2E struct{ *testServer }
 
 func startDNSE2E(t *testing.T) *dnsE2E {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
-	cfg.APIAddr, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Domain, cfg.PublicIP = "paas.test", "203.0.113.7"
-	cfg.AdminPassword, cfg.Runtime = dnsE2EPassword, runtime.NewFake()
-	apiReady, dnsReady := make(chan string, 1), make(chan string, 1)
-	cfg.Ready = func(api, _ string) { apiReady <- api }
-	cfg.DNSReady = func(addr string) { dnsReady <- addr }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	e := &dnsE2E{}
-	for e.api == "" || e.dns == "" {
-		select {
-		case e.api = <-apiReady:
-		case e.dns = <-dnsReady:
-		case err := <-done:
-			cancel()
-			t.Fatalf("server did not start: %v", err)
-		case <-time.After(60 * time.Second):
-			cancel()
-			t.Fatal("server did not start within 60s")
-		}
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server stopped with error: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("server did not stop within 60s")
-		}
-	})
-	return e
-}
-
-// call makes an admin request (Basic auth) and returns the status and body.
-func (e *dnsE2E) call(t *testing.T, method, path string, body any) (int, []byte) {
-	t.Helper()
-	data, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(method, "http://"+e.api+path, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("admin", dnsE2EPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
-}
-
-func (e *dnsE2E) must(t *testing.T, method, path string, body any) {
-	t.Helper()
-	if status, raw := e.call(t, method, path, body); status/100 != 2 {
-		t.Fatalf("%s %s: %d %s", method, path, status, raw)
-	}
+	return &dnsE2E{startServer(t, t.TempDir(), runtime.NewFake(), "", func(c *Config) {
+		c.Domain, c.PublicIP = "paas.test", "203.0.113.7"
+	})}
 }
 
 // query asks the platform's DNS server over UDP.
@@ -146,7 +76,7 @@ func TestDNSEndToEnd(t *testing.T) {
 		if r := e.query(t, "myapp.paas.test", mdns.TypeA); r.Rcode != mdns.RcodeNameError {
 			t.Fatalf("before the app: %v", r)
 		}
-		e.must(t, "POST", "/apps/admin/myapp", map[string]any{"name": "myapp"})
+		e.on(t).mustJSON("POST", "/apps/admin/myapp", map[string]any{"name": "myapp"})
 		r := e.query(t, "myapp.paas.test", mdns.TypeA)
 		if got := answerA(r); r.Rcode != mdns.RcodeSuccess || !r.Authoritative || len(got) != 1 || got[0] != "203.0.113.7" {
 			t.Fatalf("myapp.paas.test A: %v", r)
@@ -173,14 +103,14 @@ func TestDNSEndToEnd(t *testing.T) {
 		if r := e.query(t, "example.org", mdns.TypeSOA); r.Rcode != mdns.RcodeRefused {
 			t.Fatalf("before the domain: %v", r)
 		}
-		e.must(t, "POST", "/domains", map[string]any{"name": "example.org", "isExternal": false})
+		e.on(t).mustJSON("POST", "/domains", map[string]any{"name": "example.org", "isExternal": false})
 		serial := e.soaSerial(t, "example.org")
 		r := e.query(t, "example.org", mdns.TypeNS)
 		if len(r.Answer) != 1 || r.Answer[0].(*mdns.NS).Ns != "ns1.paas.test." {
 			t.Fatalf("user zone NS: %v", r)
 		}
 
-		e.must(t, "POST", "/domains/example.org/records", map[string]any{"data": map[string]any{"name": "www", "type": "A", "value": "192.0.2.44"}})
+		e.on(t).mustJSON("POST", "/domains/example.org/records", map[string]any{"data": map[string]any{"name": "www", "type": "A", "value": "192.0.2.44"}})
 		r = e.query(t, "www.example.org", mdns.TypeA)
 		if got := answerA(r); !r.Authoritative || len(got) != 1 || got[0] != "192.0.2.44" {
 			t.Fatalf("www.example.org A: %v", r)
@@ -189,7 +119,7 @@ func TestDNSEndToEnd(t *testing.T) {
 			t.Fatalf("serial %d → %d after adding a record", serial, next)
 		}
 
-		e.must(t, "DELETE", "/domains/example.org", nil)
+		e.on(t).mustJSON("DELETE", "/domains/example.org", nil)
 		if r := e.query(t, "www.example.org", mdns.TypeA); r.Rcode != mdns.RcodeRefused {
 			t.Fatalf("after deleting the domain: %v", r)
 		}
@@ -207,7 +137,7 @@ func TestDNSAddressInUse(t *testing.T) {
 	cfg := Defaults
 	cfg.DataDir = t.TempDir()
 	cfg.APIAddr, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", pc.LocalAddr().String()
-	cfg.AdminPassword, cfg.Runtime = dnsE2EPassword, runtime.NewFake()
+	cfg.AdminPassword, cfg.Runtime = "admin-password-1", runtime.NewFake()
 	cfg.Ready = func(string, string) { t.Error("the API started although DNS could not bind") }
 	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "dns listener") {

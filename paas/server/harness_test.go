@@ -20,12 +20,14 @@ type testServer struct {
 	t        testing.TB
 	api      string // host:port
 	ingress  string // host:port
+	dns      string // host:port (UDP and TCP), when DNS is enabled
 	password string
 	stop     func()
 }
 
-// startServer runs Run with rt on dataDir until stop (or the test's end).
-func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage string) *testServer {
+// startServer runs Run with rt on dataDir until stop (or the test's end);
+// opts adjust the configuration.
+func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
@@ -38,18 +40,26 @@ func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage str
 	cfg := Defaults
 	cfg.DataDir, cfg.APIAddr, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DNSAddr = dataDir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.AdminPassword, cfg.Runtime, cfg.BaseImage = "admin-password-1", rt, baseImage
+	dnsReady := make(chan string, 1)
 	cfg.Ready = func(api, http string) { ready <- [2]string{api, http} }
+	cfg.DNSReady = func(addr string) { dnsReady <- addr }
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() { done <- Run(ctx, cfg, log) }()
 	s := &testServer{t: t, password: cfg.AdminPassword}
-	select {
-	case addrs := <-ready:
-		s.api, s.ingress = addrs[0], addrs[1]
-	case err := <-done:
-		cancel()
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 60s")
+	for s.api == "" || (cfg.DNSAddr != "" && s.dns == "") {
+		select {
+		case addrs := <-ready:
+			s.api, s.ingress = addrs[0], addrs[1]
+		case s.dns = <-dnsReady:
+		case err := <-done:
+			cancel()
+			t.Fatalf("server did not start: %v", err)
+		case <-time.After(60 * time.Second):
+			cancel()
+			t.Fatal("server did not start within 60s")
+		}
 	}
 	stopped := false
 	s.stop = func() {
@@ -69,6 +79,26 @@ func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage str
 	}
 	t.Cleanup(s.stop)
 	return s
+}
+
+// on returns s bound to another test (a subtest), for failures.
+func (s *testServer) on(t testing.TB) *testServer {
+	c := *s
+	c.t = t
+	return &c
+}
+
+// mustJSON sends body as JSON and fails the test unless the answer is 2xx.
+func (s *testServer) mustJSON(method, path string, body any) {
+	s.t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var raw json.RawMessage
+	if got := s.call(method, path, data, &raw); got/100 != 2 {
+		s.t.Fatalf("%s %s: status %d: %s", method, path, got, raw)
+	}
 }
 
 // call makes an admin API request and decodes a JSON answer into out (if not nil).
