@@ -21,8 +21,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/selfhost/paas/paas"
-	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/runtime"
 )
