@@ -181,18 +181,7 @@ var stepImage = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12,64})\s*$`)
 // log and returns the builder's error, if any. onStep receives the image id
 // each step produced.
 func copyBuildOutput(ctx context.Context, r io.Reader, log io.Writer, onStep func(id string)) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m jsonmessage.JSONMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read build output: %w", err)
-		}
+	return eachMessage(ctx, r, "build", func(m jsonmessage.JSONMessage) error {
 		if msg := messageError(m); msg != "" {
 			fmt.Fprintln(log, msg)
 			return fmt.Errorf("builder: %s", msg)
@@ -210,6 +199,28 @@ func copyBuildOutput(ctx context.Context, r io.Reader, log io.Writer, onStep fun
 			}
 			fmt.Fprintln(log, line)
 		}
+		return nil
+	})
+}
+
+// eachMessage decodes the engine's JSON message stream, calling fn for each
+// message until the stream ends (nil), fn fails, or ctx is done.
+func eachMessage(ctx context.Context, r io.Reader, what string, fn func(jsonmessage.JSONMessage) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read %s output: %w", what, err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
 	}
 }
 
@@ -226,24 +237,13 @@ func copyPullProgress(ctx context.Context, r io.Reader, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
 	}
-	dec := json.NewDecoder(r)
 	last := map[string]string{}
-	for {
-		var m jsonmessage.JSONMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read pull output: %w", err)
-		}
+	return eachMessage(ctx, r, "pull", func(m jsonmessage.JSONMessage) error {
 		if msg := messageError(m); msg != "" {
 			return errors.New(msg)
 		}
 		if m.Status == "" || last[m.ID] == m.Status {
-			continue
+			return nil
 		}
 		last[m.ID] = m.Status
 		if m.ID != "" {
@@ -251,5 +251,6 @@ func copyPullProgress(ctx context.Context, r io.Reader, log io.Writer) error {
 		} else {
 			fmt.Fprintln(log, m.Status)
 		}
-	}
+		return nil
+	})
 }
