@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -189,7 +190,15 @@ func (d *Deployer) build(ctx context.Context, app App, snap Snapshot) (string, e
 	}
 	w := &logWriter{flush: func(lines []string) { d.appendLogs(app.Key(), "build", "", "stdout", lines) }}
 	defer w.Close()
-	if err := d.rt.EnsureImage(ctx, d.cfg.BaseImage, w); err != nil {
+	// Pull progress (only on first use) goes to the server log as well: it
+	// concerns the whole platform, not just this app.
+	serverLog := &logWriter{batch: 1, flush: func(lines []string) {
+		for _, l := range lines {
+			d.log.Info("base image: "+l, "image", d.cfg.BaseImage)
+		}
+	}}
+	defer serverLog.Close()
+	if err := d.rt.EnsureImage(ctx, d.cfg.BaseImage, io.MultiWriter(w, serverLog)); err != nil {
 		return "", &Error{Status: http.StatusServiceUnavailable, Code: "base_image_unavailable", Err: err,
 			Message: fmt.Sprintf("base image %s is not available: %v", d.cfg.BaseImage, err)}
 	}
@@ -615,11 +624,13 @@ func ownerName(appKey string) (string, string) {
 	return owner, name
 }
 
-// logWriter splits written bytes into lines and hands them to flush.
+// logWriter splits written bytes into lines and hands them to flush in
+// batches of up to batch lines (0: 64).
 type logWriter struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
 	lines []string
+	batch int
 	flush func([]string)
 }
 
@@ -635,7 +646,11 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		line := string(bytes.TrimRight(w.buf.Next(i+1), "\r\n"))
 		w.lines = append(w.lines, line)
 	}
-	if len(w.lines) >= 64 {
+	limit := w.batch
+	if limit == 0 {
+		limit = 64
+	}
+	if len(w.lines) >= limit {
 		w.flushLocked()
 	}
 	return len(p), nil

@@ -223,6 +223,7 @@ func (d *Docker) EnsureImage(ctx context.Context, ref string, log io.Writer) err
 	if ok {
 		return nil
 	}
+	fmt.Fprintf(log, "pulling %s (first use)\n", ref)
 	rc, err := d.api.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
 		return fmt.Errorf("pull image %s: %w", ref, err)
