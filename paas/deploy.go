@@ -92,6 +92,14 @@ func backendsOf(r *release) []string {
 	return out
 }
 
+// Serving reports whether app serves snapshot with n running units.
+func (d *Deployer) Serving(appKey, snapshot string, n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.releases[appKey]
+	return r != nil && r.Snapshot == snapshot && len(r.Units) == max(n, 1) && len(backendsOf(r)) == len(r.Units)
+}
+
 // Release describes what serves an app now, for the API faces.
 func (d *Deployer) Release(appKey string) (id, snapshot string, units []runtime.Unit) {
 	d.mu.Lock()

@@ -197,3 +197,24 @@ func TestReconcileAtStart(t *testing.T) {
 		t.Errorf("kept app's units were replaced: before %v, after %v", kept, now)
 	}
 }
+
+// TestStartIsIdempotentRestartIsNot: jitsu deploy activates (deploying a
+// started app) and then starts; the start must not deploy a second time,
+// while an explicit restart replaces the units.
+func TestStartIsIdempotentRestartIsNot(t *testing.T) {
+	f := newDeployFixture(t, runtime.NewFake(), t.TempDir())
+	f.startApp(t, "web")
+	before := f.units(t, "admin/web")
+	if _, err := f.p.StartApp(context.Background(), "admin", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.units(t, "admin/web"); len(after) != 1 || after[0].ID != before[0].ID {
+		t.Fatalf("start of a serving app replaced its units: %v → %v", before, after)
+	}
+	if _, err := f.p.RestartApp(context.Background(), "admin", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.units(t, "admin/web"); len(after) != 1 || after[0].ID == before[0].ID {
+		t.Fatalf("restart kept the old units: %v → %v", before, after)
+	}
+}

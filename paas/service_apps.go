@@ -161,11 +161,33 @@ func (p *Platform) DeleteApp(ctx context.Context, owner, name string) (App, erro
 }
 
 // StartApp deploys the active snapshot (the newest, when none is active).
+// An app already serving its active snapshot is left as it is: jitsu deploy
+// activates (which deploys) and then starts.
 func (p *Platform) StartApp(ctx context.Context, owner, name string) (App, error) {
 	a, err := p.Store.App(owner, name)
 	if err != nil {
 		return a, err
 	}
+	if a.State == AppStarted && a.Snapshot != "" && p.Deployer.Serving(a.Key(), a.Snapshot, a.Drones) {
+		return a, nil
+	}
+	return p.deploy(ctx, a)
+}
+
+// RestartApp replaces a running app's units with fresh ones (no downtime),
+// or starts a stopped app.
+func (p *Platform) RestartApp(ctx context.Context, owner, name string) (App, error) {
+	a, err := p.Store.App(owner, name)
+	if err != nil {
+		return a, err
+	}
+	return p.deploy(ctx, a)
+}
+
+// deploy makes a serve its active snapshot (the newest, when none is
+// active) and records it as started.
+func (p *Platform) deploy(ctx context.Context, a App) (App, error) {
+	owner, name := a.Owner, a.Name
 	if a.Snapshot == "" {
 		snaps, err := p.Store.Snapshots(owner, name)
 		if err != nil {
@@ -198,12 +220,6 @@ func (p *Platform) StopApp(ctx context.Context, owner, name string) (App, error)
 		return a, fmt.Errorf("stop %s: %w", a.Key(), err)
 	}
 	return a, nil
-}
-
-// RestartApp replaces a running app's units with fresh ones (no downtime),
-// or starts a stopped app.
-func (p *Platform) RestartApp(ctx context.Context, owner, name string) (App, error) {
-	return p.StartApp(ctx, owner, name)
 }
 
 // SetDrones changes how many units an app runs, redeploying a started app.
