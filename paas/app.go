@@ -28,7 +28,9 @@ type App struct {
 	Snapshot     string            `json:"snapshot,omitempty"`      // the active snapshot id
 	Drones       int               `json:"drones"`                  // units to run
 	MaxDrones    int               `json:"max_drones"`
-	Env          map[string]string `json:"-"` // sealed at rest in SealedEnv
+	MemoryMB     int               `json:"memory_mb,omitempty"` // per unit; 0: the platform default
+	CPUs         float64           `json:"cpus,omitempty"`      // per unit; 0: the platform default
+	Env          map[string]string `json:"-"`                   // sealed at rest in SealedEnv
 	SealedEnv    []byte            `json:"sealed_env,omitempty"`
 	Package      json.RawMessage   `json:"package,omitempty"` // package.json as last given
 	Created      time.Time         `json:"created"`
@@ -42,6 +44,14 @@ func (a App) Key() string { return a.Owner + "/" + a.Name }
 const (
 	DefaultDrones = 1
 	MaxDrones     = 8
+)
+
+// Bounds on per-app unit limits.
+const (
+	MinMemoryMB = 32
+	MaxMemoryMB = 16384
+	MinCPUs     = 0.05
+	MaxCPUs     = 16.0
 )
 
 var (
@@ -107,6 +117,8 @@ type PackageJSON struct {
 	Env          map[string]string `json:"env,omitempty"`
 	Drones       *int              `json:"drones,omitempty"`
 	MaxDrones    *int              `json:"maxDrones,omitempty"`
+	Memory       *int              `json:"memory,omitempty"` // MiB per unit
+	CPUs         *float64          `json:"cpus,omitempty"`   // cores per unit
 }
 
 // ParsePackageJSON decodes package.json leniently: unknown fields are kept by

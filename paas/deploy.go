@@ -162,7 +162,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app App) error {
 	d.platformLog(app, "starting release %s of snapshot %s with %d unit(s)", rel.ID, snap.ID, n)
 	for i := range n {
 		u, err := d.rt.Start(ctx, runtime.UnitSpec{App: app.Key(), Snapshot: snap.ID, Release: rel.ID, Index: i,
-			Image: image, Env: app.Env, Port: appPort})
+			Image: image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
 		if err != nil {
 			d.stopUnits(context.WithoutCancel(ctx), rel.Units)
 			d.platformLog(app, "release %s failed to start: %v", rel.ID, err)
@@ -187,6 +187,11 @@ func (d *Deployer) deployLocked(ctx context.Context, app App) error {
 		d.stopUnits(context.WithoutCancel(ctx), old.Units)
 	}
 	return nil
+}
+
+// unitLimits are the app's own limits; zero fields take the runtime's defaults.
+func unitLimits(a App) runtime.Limits {
+	return runtime.Limits{MemoryBytes: int64(a.MemoryMB) << 20, NanoCPUs: int64(a.CPUs * 1e9)}
 }
 
 func newReleaseID() string { return "r" + strconv.FormatInt(time.Now().UnixNano(), 36) }
@@ -585,7 +590,7 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 	}
 	_ = d.rt.Stop(ctx, dead.ID, time.Second) // remove the dead container
 	u, err := d.rt.Start(ctx, runtime.UnitSpec{App: ev.App, Snapshot: rel.Snapshot, Release: rel.ID, Index: dead.Index,
-		Image: dead.Image, Env: app.Env, Port: appPort})
+		Image: dead.Image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
 	if err != nil {
 		d.platformLog(app, "restart of unit %d failed: %v", dead.Index, err)
 		return

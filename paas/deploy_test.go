@@ -218,3 +218,38 @@ func TestStartIsIdempotentRestartIsNot(t *testing.T) {
 		t.Fatalf("restart kept the old units: %v → %v", before, after)
 	}
 }
+
+func TestAppLimitsValidation(t *testing.T) {
+	f := newDeployFixture(t, runtime.NewFake(), t.TempDir())
+	if _, err := f.p.CreateApp("admin", "web", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"memory":128,"cpus":0.5}`, true},
+		{`{"memory":16}`, false},
+		{`{"memory":99999}`, false},
+		{`{"cpus":0}`, false},
+		{`{"cpus":64}`, false},
+		{`{"memory":"lots"}`, false},
+	} {
+		_, err := f.p.UpdateApp("admin", "web", []byte(c.body))
+		if c.ok != (err == nil) {
+			t.Errorf("UpdateApp(%s): err %v, want ok=%v", c.body, err, c.ok)
+		}
+		if err != nil {
+			if status, _, _ := paas.ErrorStatus(err); status != http.StatusBadRequest {
+				t.Errorf("UpdateApp(%s): status %d, want 400", c.body, status)
+			}
+		}
+	}
+	a, err := f.p.Store.App("admin", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.MemoryMB != 128 || a.CPUs != 0.5 {
+		t.Errorf("limits after the valid update: %d MiB, %g CPUs", a.MemoryMB, a.CPUs)
+	}
+}

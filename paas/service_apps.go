@@ -90,13 +90,25 @@ func applyPackage(a *App, pkg PackageJSON, fields map[string]json.RawMessage) er
 		}
 		a.Drones = *pkg.Drones
 	}
+	if pkg.Memory != nil {
+		if *pkg.Memory < MinMemoryMB || *pkg.Memory > MaxMemoryMB {
+			return BadRequest("memory must be between %d and %d MiB", MinMemoryMB, MaxMemoryMB)
+		}
+		a.MemoryMB = *pkg.Memory
+	}
+	if pkg.CPUs != nil {
+		if *pkg.CPUs < MinCPUs || *pkg.CPUs > MaxCPUs {
+			return BadRequest("cpus must be between %g and %g", MinCPUs, MaxCPUs)
+		}
+		a.CPUs = *pkg.CPUs
+	}
 	merged := map[string]json.RawMessage{}
 	if len(a.Package) > 0 {
 		_ = json.Unmarshal(a.Package, &merged)
 	}
 	for k, v := range fields {
 		switch k {
-		case "env", "drones", "maxDrones", "state", "snapshot", "snapshots", "running", "config", "_id", "owner", "user":
+		case "env", "drones", "maxDrones", "memory", "cpus", "state", "snapshot", "snapshots", "running", "config", "_id", "owner", "user":
 			// platform-managed, not package.json
 		default:
 			merged[k] = v

@@ -11,6 +11,7 @@ import (
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/runtime"
 )
 
 // The single provider/datacenter this server reports to cloud-aware clients.
@@ -56,7 +57,7 @@ func (f *Face) appView(a paas.App) (map[string]any, error) {
 	}
 	for k, val := range map[string]any{
 		"_id": a.Key(), "name": a.Name, "user": a.Owner, "subdomain": a.Subdomain, "state": string(a.State),
-		"drones": a.Drones, "maxDrones": a.MaxDrones, "snapshot": a.Snapshot, "snapshots": snapViews,
+		"drones": a.Drones, "maxDrones": a.MaxDrones, "memory": memoryMB(a), "cpus": cpus(a), "snapshot": a.Snapshot, "snapshots": snapViews,
 		"running": running, "env": env, "ctime": a.Created.UnixMilli(), "mtime": a.Updated.UnixMilli(),
 		"config": map[string]any{"cloud": f.cloud(a)},
 		"url":    "http://" + a.Subdomain + "." + f.p.Config().Domain,
@@ -67,6 +68,21 @@ func (f *Face) appView(a paas.App) (map[string]any, error) {
 		v["stateMessage"] = a.StateMessage
 	}
 	return v, nil
+}
+
+// memoryMB and cpus are the limits each unit of a runs with.
+func memoryMB(a paas.App) int {
+	if a.MemoryMB > 0 {
+		return a.MemoryMB
+	}
+	return runtime.DefaultMemoryBytes >> 20
+}
+
+func cpus(a paas.App) float64 {
+	if a.CPUs > 0 {
+		return a.CPUs
+	}
+	return float64(runtime.DefaultNanoCPUs) / 1e9
 }
 
 func (f *Face) cloud(a paas.App) []any {

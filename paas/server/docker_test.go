@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,7 @@ func TestDockerLifecycle(t *testing.T) {
 	s := startServer(t, dataDir, d, base)
 	const host = "hello.localhost"
 
-	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello","env":{"GREETING":"hi"}}`), nil)
+	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello","env":{"GREETING":"hi"},"memory":128,"cpus":0.25}`), nil)
 	s.must(201, "POST", "/apps/admin/hello/snapshots/v1", paastest.TarGzDir(t, "../../testdata/apps/hello-v1"), nil)
 	s.must(201, "POST", "/apps/admin/hello/snapshots/v2", paastest.TarGzDir(t, "../../testdata/apps/hello-v2"), nil)
 	s.must(201, "POST", "/apps/admin/hello/snapshots/crash", paastest.TarGzDir(t, "../../testdata/apps/crash"), nil)
@@ -40,6 +41,24 @@ func TestDockerLifecycle(t *testing.T) {
 	s.must(200, "POST", "/apps/admin/hello/snapshots/v1/activate", nil, nil)
 	s.must(200, "POST", "/apps/admin/hello/start", nil, nil)
 	s.waitFor(host, "hello v1", 30*time.Second)
+
+	t.Log("step: per-app limits and env reach the container")
+	func() {
+		units := appUnits(t, d, "admin/hello")
+		if len(units) != 1 {
+			t.Fatalf("want 1 unit, have %d", len(units))
+		}
+		info, err := dockertest.Client(t).ContainerInspect(context.Background(), units[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.HostConfig.Memory != 128<<20 || info.HostConfig.NanoCPUs != 250_000_000 {
+			t.Errorf("limits: memory %d, nano-CPUs %d; want 128 MiB and 0.25 CPU", info.HostConfig.Memory, info.HostConfig.NanoCPUs)
+		}
+		if !slices.Contains(info.Config.Env, "GREETING=hi") || !slices.Contains(info.Config.Env, "PORT=8080") {
+			t.Errorf("env %v lacks GREETING=hi or PORT=8080", info.Config.Env)
+		}
+	}()
 
 	t.Log("step: zero-downtime update")
 	func() {
