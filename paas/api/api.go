@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -204,4 +205,20 @@ func (a *Adapter) MethodNotAllowedHandler() http.Handler {
 		a.writeDetail(w, http.StatusMethodNotAllowed, ErrorDetail{Code: "method_not_allowed",
 			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
 	})
+}
+
+type shutdownKey struct{}
+
+// WithShutdown returns ctx carrying a channel that closes when the server
+// begins shutting down. Ordinary requests simply finish; endless ones (log
+// streams) watch it and end, so shutdown does not wait on them.
+func WithShutdown(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, shutdownKey{}, stopping)
+}
+
+// ShuttingDown returns the channel set by WithShutdown, or nil (which never
+// closes) when there is none.
+func ShuttingDown(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(shutdownKey{}).(<-chan struct{})
+	return ch
 }

@@ -180,9 +180,12 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	}
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
+	stopping := api.ShuttingDown(r.Context())
 	for {
 		select {
 		case <-r.Context().Done():
+			return nil
+		case <-stopping:
 			return nil
 		case <-tick.C:
 			entries, cursor, err = f.p.Store.TailLogs(a.Key(), cursor, maxLogRows)

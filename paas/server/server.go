@@ -160,7 +160,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		apiLn.Close()
 		return fmt.Errorf("http ingress listener: %w", err)
 	}
-	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	stopping := make(chan struct{})
+	withShutdown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler.ServeHTTP(w, r.WithContext(api.WithShutdown(r.Context(), stopping)))
+	})
+	apiSrv := &http.Server{Handler: withShutdown, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	httpSrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -222,6 +226,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
+	close(stopping) // log streams end; other requests finish
 	_ = apiSrv.Shutdown(shutdownCtx)
 	_ = httpSrv.Shutdown(shutdownCtx)
 	stopRun()
