@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -38,8 +37,19 @@ func TestProcessLifecycle(t *testing.T) {
 
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///nonexistent.sock", "PAAS_ADMIN_PASSWORD=")
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "password:" {
+				passwords <- f[1]
+			}
+		}
+	}()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,14 +79,11 @@ func TestProcessLifecycle(t *testing.T) {
 		t.Fatal("server did not start")
 	}
 
-	password := ""
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "password:" {
-			password = f[1]
-		}
-	}
-	if password == "" {
-		t.Fatalf("no admin password printed; stdout:\n%s", stdout.String())
+	var password string
+	select {
+	case password = <-passwords:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no admin password printed")
 	}
 
 	second := exec.Command(bin, args...)
