@@ -351,6 +351,12 @@ func (d *Deployer) stopUnits(ctx context.Context, units []runtime.Unit) {
 // watchLogs copies a unit's output into the store until the unit stops,
 // batching lines so a chatty app costs few transactions.
 func (d *Deployer) watchLogs(appKey string, u runtime.Unit) {
+	d.watchLogsSince(appKey, u, u.Started.Add(-time.Second))
+}
+
+// watchLogsSince is watchLogs from a given time: an adopted unit resumes
+// after the last line stored before the platform restarted.
+func (d *Deployer) watchLogsSince(appKey string, u runtime.Unit, since time.Time) {
 	d.mu.Lock()
 	ctx, cancel := context.WithCancel(d.ctx)
 	d.watchers[u.ID] = cancel
@@ -361,7 +367,7 @@ func (d *Deployer) watchLogs(appKey string, u runtime.Unit) {
 	go func() {
 		defer d.watching.Done()
 		defer close(lines)
-		err := d.rt.Logs(ctx, u.ID, u.Started.Add(-time.Second), func(l runtime.LogLine) {
+		err := d.rt.Logs(ctx, u.ID, since, func(l runtime.LogLine) {
 			select {
 			case lines <- l:
 			case <-ctx.Done():
@@ -501,8 +507,16 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 			d.mu.Lock()
 			d.releases[app.Key()] = rel
 			d.mu.Unlock()
+			since := time.Time{}
+			if last, err := d.store.LastLogTime(app.Key()); err == nil && !last.IsZero() {
+				since = last.Add(time.Nanosecond)
+			}
 			for _, u := range rel.Units {
-				d.watchLogs(app.Key(), u)
+				if since.IsZero() {
+					d.watchLogs(app.Key(), u)
+				} else {
+					d.watchLogsSince(app.Key(), u, since)
+				}
 			}
 			for _, u := range byApp[app.Key()] {
 				if u.Release != best {

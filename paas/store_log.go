@@ -154,3 +154,29 @@ func (s *Store) TailLogs(appKey string, cursor []byte, limit int) ([]LogEntry, [
 	})
 	return out, next, err
 }
+
+// LastLogTime returns the time of an app's newest stored line of source
+// "app", or the zero time when there is none. Log capture resumes after it
+// when the platform restarts, so no line is stored twice.
+func (s *Store) LastLogTime(appKey string) (time.Time, error) {
+	var last time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		logs := tx.Bucket(bucketLogs).Bucket([]byte(appKey))
+		if logs == nil {
+			return nil
+		}
+		c := logs.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var e LogEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log line: %w", err)
+			}
+			if e.Source == "app" {
+				last = e.Time
+				return nil
+			}
+		}
+		return nil
+	})
+	return last, err
+}

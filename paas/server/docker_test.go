@@ -170,15 +170,22 @@ func TestDockerLifecycle(t *testing.T) {
 		}
 	}()
 
-	t.Log("step: server restart adopts running units")
+	t.Log("step: server restart adopts running units, without capturing their logs twice")
 	func() {
 		before := appUnits(t, d, "admin/hello")
+		linesBefore := countLogLines(s, "hello v1 listening")
 		s.stop()
 		s = startServer(t, dataDir, d, base)
 		s.waitFor(host, "hello v1", 30*time.Second)
 		after := appUnits(t, d, "admin/hello")
 		if len(after) != 1 || len(before) != 1 || after[0].ID != before[0].ID {
 			t.Errorf("units changed across the restart: before %v, after %v", ids(before), ids(after))
+		}
+		// Capture of the adopted unit has resumed by now (it flushes every 250ms);
+		// re-reading its output from the start would have added its lines again.
+		time.Sleep(time.Second)
+		if n := countLogLines(s, "hello v1 listening"); n != linesBefore {
+			t.Errorf("%d log lines %q after the restart, %d before: logs were captured twice", n, "hello v1 listening", linesBefore)
 		}
 	}()
 
@@ -237,4 +244,19 @@ func ids(units []runtime.Unit) []string {
 		out = append(out, u.ID)
 	}
 	return out
+}
+
+// countLogLines counts the app's stored log lines containing text.
+func countLogLines(s *testServer, text string) int {
+	var logs struct {
+		Data []struct{ Text string }
+	}
+	s.must(200, "POST", "/logs/admin/hello", []byte(`{"from":"NOW-1DAY","until":"NOW","rows":10000}`), &logs)
+	n := 0
+	for _, l := range logs.Data {
+		if strings.Contains(l.Text, text) {
+			n++
+		}
+	}
+	return n
 }
