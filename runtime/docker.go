@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,6 +193,27 @@ func (d *Docker) createNetwork(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("create network %s: %w", name, err)
+}
+
+// Subnets returns the address ranges of the platform network (creating it
+// if needed): connections from them come from app units.
+func (d *Docker) Subnets(ctx context.Context) ([]netip.Prefix, error) {
+	if err := d.EnsureNetwork(ctx); err != nil {
+		return nil, err
+	}
+	nw, err := d.api.NetworkInspect(ctx, d.cfg.Network, network.InspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect network %s: %w", d.cfg.Network, err)
+	}
+	var out []netip.Prefix
+	for _, c := range nw.IPAM.Config {
+		p, err := netip.ParsePrefix(c.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("network %s subnet %q: %w", d.cfg.Network, c.Subnet, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // RemoveNetwork removes the platform network. It fails while units are

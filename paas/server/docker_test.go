@@ -2,13 +2,18 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/runtime"
@@ -259,4 +264,80 @@ func countLogLines(s *testServer, text string) int {
 		}
 	}
 	return n
+}
+
+// TestAPIRefusesAppUnits: with the API listening on every address, an app
+// unit reaching it through its network's gateway gets no answer, while the
+// same probe reaches the HTTP ingress on the same host (so the refusal is
+// the API's doing, not the network's).
+func TestAPIRefusesAppUnits(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base, func(c *Config) { c.APIAddr, c.HTTPAddr = "0.0.0.0:0", "0.0.0.0:0" })
+	s.must(200, "GET", "/apps/admin", nil, nil) // loopback still works
+
+	ctx := context.Background()
+	nw, err := dockertest.Client(t).NetworkInspect(ctx, d.Config().Network, network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := ""
+	for _, c := range nw.IPAM.Config {
+		if ip, err := netip.ParseAddr(c.Gateway); err == nil && ip.Is4() {
+			gateway = c.Gateway
+		}
+	}
+	if gateway == "" {
+		t.Fatalf("network has no IPv4 gateway: %+v", nw.IPAM.Config)
+	}
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+	if code, out := runProbe(t, d, base, gateway, port(s.ingress)); code != 0 {
+		t.Fatalf("control: the unit could not reach the ingress on %s (exit %d: %s)", gateway, code, out)
+	}
+	if code, out := runProbe(t, d, base, gateway, port(s.api)); code == 0 {
+		t.Fatalf("the unit got an answer from the API through %s: %s", gateway, out)
+	}
+}
+
+// runProbe runs a unit that sends one HTTP request to host:port and returns
+// its exit code (0: answered) and output.
+func runProbe(t *testing.T, d *runtime.Docker, base, host, port string) (int, string) {
+	t.Helper()
+	const probe = `
+const req = require('http').get({ host: process.env.TARGET_HOST, port: Number(process.env.TARGET_PORT), path: '/auth', timeout: 5000 }, (res) => {
+  console.log('probe: answered ' + res.statusCode); process.exit(0);
+});
+req.on('timeout', () => { console.log('probe: timeout'); process.exit(3); });
+req.on('error', (e) => { console.log('probe: failed ' + e.code); process.exit(3); });
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref, err := d.Build(ctx, runtime.BuildSpec{App: "test/probe", Snapshot: "p1", BaseImage: base,
+		Cmd: []string{"node", "probe.js"}, Files: fstest.MapFS{"probe.js": {Data: []byte(probe)}}}, nopWriter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := d.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.Start(ctx, runtime.UnitSpec{App: "test/probe", Snapshot: "p1", Release: "r" + port, Image: ref,
+		Env: map[string]string{"TARGET_HOST": host, "TARGET_PORT": port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev runtime.Event
+	for ev.UnitID != u.ID {
+		select {
+		case ev = <-events:
+		case <-ctx.Done():
+			t.Fatal("the probe did not exit")
+		}
+	}
+	var out []string
+	logCtx, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	_ = d.Logs(logCtx, u.ID, time.Time{}, func(l runtime.LogLine) { out = append(out, l.Text) })
+	return ev.ExitCode, strings.Join(out, "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -51,7 +52,7 @@ func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage str
 	for s.api == "" || (cfg.DNSAddr != "" && s.dns == "") {
 		select {
 		case addrs := <-ready:
-			s.api, s.ingress = addrs[0], addrs[1]
+			s.api, s.ingress = loopback(addrs[0]), loopback(addrs[1])
 		case s.dns = <-dnsReady:
 		case err := <-done:
 			cancel()
@@ -185,4 +186,13 @@ func (s *testServer) waitFor(host, want string, within time.Duration) {
 // startBenchServer runs a quiet platform for a benchmark.
 func startBenchServer(b *testing.B, rt runtime.Runtime, baseImage string) *testServer {
 	return startServer(b, b.TempDir(), rt, baseImage)
+}
+
+// loopback turns a wildcard listen address into one a client can dial.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || (host != "::" && host != "0.0.0.0") {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }

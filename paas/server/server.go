@@ -155,6 +155,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
+	if sn, ok := rt.(unitSubnets); ok {
+		subnets, err := sn.Subnets(ctx)
+		if err != nil {
+			apiLn.Close()
+			return fmt.Errorf("platform network: %w", err)
+		}
+		apiLn = &refusingListener{Listener: apiLn, refuse: subnets, log: log}
+	}
 	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		apiLn.Close()
@@ -203,11 +211,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				}
 			}
 		}()
-	}
-	if ap, err := netip.ParseAddrPort(apiLn.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
-		// On loopback, app containers cannot reach the API; on other
-		// addresses they can, through their network's gateway.
-		log.Warn("the API listens beyond loopback: app containers can reach it through the Docker bridge gateway unless a firewall blocks them", "api", apiLn.Addr().String())
 	}
 	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
 		"dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
