@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -125,6 +126,8 @@ type Docker struct {
 
 	netMu    sync.Mutex
 	netReady bool
+
+	noInit atomic.Bool // the engine cannot run an init process in units
 }
 
 var _ Runtime = (*Docker)(nil)
@@ -485,7 +488,12 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 			labelPort:     strconv.Itoa(port),
 		},
 	}
+	useInit := !d.noInit.Load()
 	host := &container.HostConfig{
+		// An init process as PID 1 forwards SIGTERM to the app and reaps
+		// zombies: node as PID 1 ignores SIGTERM unless the app handles it,
+		// which would cost every drain its whole grace period.
+		Init:           &useInit,
 		NetworkMode:    container.NetworkMode(d.cfg.Network),
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
@@ -520,6 +528,11 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		_ = d.api.ContainerRemove(cctx, created.ID, container.RemoveOptions{Force: true})
 		cancel()
+		if useInit && strings.Contains(err.Error(), "docker-init") {
+			// This engine has no init binary: run units without one from now on.
+			d.noInit.Store(true)
+			return d.Start(ctx, spec)
+		}
 		return Unit{}, fmt.Errorf("start unit %s: %w", name, err)
 	}
 	info, err := d.api.ContainerInspect(ctx, created.ID)

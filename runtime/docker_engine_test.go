@@ -260,6 +260,9 @@ func checkHardening(t *testing.T, ctx context.Context, d *runtime.Docker, id str
 	if !hc.ReadonlyRootfs {
 		t.Error("rootfs is writable")
 	}
+	if hc.Init == nil || !*hc.Init {
+		t.Error("the unit runs without an init process (SIGTERM would not reach node as PID 1)")
+	}
 	if cfg.User != "1000:1000" {
 		t.Errorf("User = %q, want 1000:1000", cfg.User)
 	}
