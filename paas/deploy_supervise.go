@@ -125,6 +125,17 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 			d.stopUnits(ctx, us)
 		}
 	}
+	// Step images orphaned by builds that failed (before this start, so
+	// none is in progress) belong to no app and are never used.
+	if images, err := d.rt.Images(ctx); err == nil {
+		for _, im := range images {
+			if im.App == "" {
+				if err := d.rt.RemoveImage(ctx, im.Ref); err != nil {
+					d.log.Warn("remove orphaned build image", "image", im.Ref, "err", err)
+				}
+			}
+		}
+	}
 	d.publish()
 	return nil
 }

@@ -371,12 +371,9 @@ func (d *Docker) buildOnce(ctx context.Context, spec BuildSpec, log io.Writer) (
 		return "", fmt.Errorf("build %s: base image %s: %w (run EnsureImage first)", ref, spec.BaseImage, ErrNotFound)
 	}
 
-	dockerfile, err := generateDockerfile(spec, map[string]string{
-		LabelPlatform: "1",
-		labelPrefix:   d.cfg.Prefix,
-		LabelApp:      spec.App,
-		LabelSnapshot: spec.Snapshot,
-	})
+	dockerfile, err := generateDockerfile(spec,
+		map[string]string{LabelPlatform: "1", labelPrefix: d.cfg.Prefix},
+		map[string]string{LabelApp: spec.App, LabelSnapshot: spec.Snapshot})
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", ref, err)
 	}

@@ -62,12 +62,12 @@ func TestContainerNameIsValid(t *testing.T) {
 
 func TestGenerateDockerfile(t *testing.T) {
 	df, err := generateDockerfile(BuildSpec{App: "o/a", Snapshot: "s", BaseImage: "node:20-slim", Cmd: []string{"node", "server.js"}, Install: true},
-		map[string]string{LabelApp: `o/"a"$x\`, LabelPlatform: "1"})
+		map[string]string{LabelPlatform: "1", labelPrefix: "p"}, map[string]string{LabelApp: `o/"a"$x\`, LabelSnapshot: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FROM node:20-slim\n", "COPY app/ /app/\n", `RUN ["npm", "install", "--omit=dev"`, "USER 1000:1000\n", `CMD ["node","server.js"]`,
-		`LABEL "paas.app"="o/\"a\"\$x\\" "paas.platform"="1"` + "\n"} {
+	for _, want := range []string{"FROM node:20-slim\nLABEL \"paas.platform\"=\"1\" \"paas.prefix\"=\"p\"\n", "COPY app/ /app/\n", `RUN ["npm", "install", "--omit=dev"`, "USER 1000:1000\n", `CMD ["node","server.js"]`,
+		`LABEL "paas.app"="o/\"a\"\$x\\" "paas.snapshot"="s"` + "\n"} {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile lacks %q:\n%s", want, df)
 		}
@@ -75,7 +75,7 @@ func TestGenerateDockerfile(t *testing.T) {
 	if strings.Index(string(df), "RUN") > strings.Index(string(df), "USER") {
 		t.Errorf("npm install must run before USER:\n%s", df)
 	}
-	df, _ = generateDockerfile(BuildSpec{BaseImage: "b", Cmd: []string{"node", "a b.js"}}, nil)
+	df, _ = generateDockerfile(BuildSpec{BaseImage: "b", Cmd: []string{"node", "a b.js"}}, nil, nil)
 	if strings.Contains(string(df), "npm") {
 		t.Errorf("Dockerfile without Install runs npm:\n%s", df)
 	}

@@ -52,13 +52,18 @@ func hasControl(s string) bool {
 // and the ones that are the same for every app come first, where the build
 // cache serves them. Labels are one LABEL instruction here rather than
 // ImageBuildOptions.Labels, which the builder turns into one step per label.
-func generateDockerfile(spec BuildSpec, labels map[string]string) ([]byte, error) {
+func generateDockerfile(spec BuildSpec, scope, labels map[string]string) ([]byte, error) {
 	cmd, err := jsonArray(spec.Cmd)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "FROM %s\n", spec.BaseImage)
+	// The scope labels come first, so every step image carries them: each
+	// runtime (each test, in CI) builds its own cache chain, which another
+	// runtime's image removals cannot prune from under a build, and even a
+	// step image orphaned by a failed build can be found and removed.
+	writeLabels(&b, scope)
 	b.WriteString("WORKDIR /app\n")
 	if !spec.Install {
 		b.WriteString("USER " + unitUser + "\n")
@@ -73,19 +78,25 @@ func generateDockerfile(spec BuildSpec, labels map[string]string) ([]byte, error
 		b.WriteString("USER " + unitUser + "\n")
 	}
 	fmt.Fprintf(&b, "CMD %s\n", cmd)
-	if len(labels) > 0 {
-		keys := make([]string, 0, len(labels))
-		for k := range labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b.WriteString("LABEL")
-		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%s", dockerfileQuote(k), dockerfileQuote(labels[k]))
-		}
-		b.WriteString("\n")
-	}
+	writeLabels(&b, labels)
 	return b.Bytes(), nil
+}
+
+// writeLabels writes one LABEL instruction (one build step) for labels.
+func writeLabels(b *bytes.Buffer, labels map[string]string) {
+	if len(labels) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString("LABEL")
+	for _, k := range keys {
+		fmt.Fprintf(b, " %s=%s", dockerfileQuote(k), dockerfileQuote(labels[k]))
+	}
+	b.WriteString("\n")
 }
 
 // dockerfileQuote double-quotes s for a LABEL instruction, escaping what the

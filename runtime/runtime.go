@@ -74,7 +74,8 @@ type Unit struct {
 	Started  time.Time
 }
 
-// Image is a platform-built image.
+// Image is a platform-built image. App and Snapshot are empty for a step
+// image orphaned by a failed build, which nothing uses.
 type Image struct {
 	Ref      string
 	App      string
