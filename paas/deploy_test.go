@@ -198,9 +198,10 @@ func TestReconcileAtStart(t *testing.T) {
 	eventually(t, "the stranger's unit to be removed", func() bool { return len(second.units(t, "ghost/app")) == 0 })
 	eventually(t, "the lost app to be redeployed", func() bool { return len(second.p.Deployer.Backends("admin/lost")) == 1 })
 	eventually(t, "the kept app to be adopted", func() bool { return len(second.p.Deployer.Backends("admin/kept")) == 1 })
-	if ok, _ := fake.ImageExists(ctx, orphan); ok {
-		t.Errorf("orphaned build image %s survived reconciliation", orphan)
-	}
+	eventually(t, "the orphaned build image to be removed", func() bool {
+		ok, _ := fake.ImageExists(ctx, orphan)
+		return !ok
+	})
 	if now := second.units(t, "admin/kept"); len(now) != 1 || now[0].ID != kept[0].ID {
 		t.Errorf("kept app's units were replaced: before %v, after %v", kept, now)
 	}
