@@ -117,15 +117,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	proxy := ingress.New(ingress.Options{Logger: log})
 	defer proxy.Close()
 	// The DNS view is rebuilt from the store after every change that can
-	// touch it: domains and records, apps (names), and the deployer's
-	// route updates, which also follow app deletions.
+	// touch it: domains and records, and apps (their subdomains). Route
+	// updates from the deployer (deploys, restarts) change no name.
 	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, AllowTransfer: allowTransfer, Logger: log})
 	zones := &zoneView{p: p, srv: dnsSrv, log: log}
 	zones.refresh()
-	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log, onChange: zones.refresh}
+	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log}
 	p.OnZonesChanged(zones.refresh)
-	p.OnAppsChanged(routes.refresh)
+	p.OnAppsChanged(func() {
+		routes.refresh()
+		zones.refresh()
+	})
 	p.Deployer.OnRoutes(routes.update)
+
+	// One slot per server that can fail on its own: API, ingress, deployer, DNS.
+	errs := make(chan error, 4)
 
 	// Like the other listeners, a DNS address that cannot be bound fails
 	// the start instead of leaving the platform half up.
@@ -133,7 +139,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopDNS()
 	dnsDone := make(chan error, 1)
 	if cfg.DNSAddr != "" {
-		go func() { dnsDone <- dnsSrv.ListenAndServe(dnsCtx) }()
+		go func() {
+			err := dnsSrv.ListenAndServe(dnsCtx)
+			if err != nil && dnsCtx.Err() == nil {
+				// Stopped on its own (a socket error): end the run like the other servers.
+				errs <- fmt.Errorf("dns server: %w", err)
+			}
+			dnsDone <- err
+		}()
 		select {
 		case <-dnsSrv.Ready():
 		case err := <-dnsDone:
@@ -178,7 +191,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
 		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -197,20 +209,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	dnsAddr := ""
 	if cfg.DNSAddr != "" {
 		dnsAddr = dnsSrv.UDPAddr().String()
-		// A DNS server that stops on its own (a socket error) ends the run
-		// like the other servers do.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-runCtx.Done():
-			case err := <-dnsDone:
-				dnsDone <- err // for waitDNS
-				if err != nil {
-					errs <- fmt.Errorf("dns server: %w", err)
-				}
-			}
-		}()
 	}
 	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
 		"dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
@@ -301,8 +299,6 @@ type routeTable struct {
 	proxy  *ingress.Proxy
 	domain string
 	log    *slog.Logger
-	// onChange runs after each refresh (the DNS view follows the apps).
-	onChange func()
 
 	mu       sync.Mutex
 	backends map[string][]string
@@ -316,13 +312,6 @@ func (t *routeTable) update(backends map[string][]string) {
 }
 
 func (t *routeTable) refresh() {
-	t.rebuild()
-	if t.onChange != nil {
-		t.onChange()
-	}
-}
-
-func (t *routeTable) rebuild() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	apps, err := t.store.AllApps()
