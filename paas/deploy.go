@@ -33,14 +33,12 @@ type Deployer struct {
 	watchers map[string]context.CancelFunc
 	watching sync.WaitGroup  // log capture goroutines; Run waits for them so none writes to a closed store
 	ctx      context.Context // set by Run; log capture and restarts live under it
-	routesCh chan struct{}
 	onRoutes func(map[string][]string)
 }
 
 type release struct {
 	ID       string
 	Snapshot string
-	Image    string
 	Units    []runtime.Unit
 }
 
@@ -53,7 +51,7 @@ const drainGrace = 10 * time.Second
 func newDeployer(store *Store, rt runtime.Runtime, cfg Config, log *slog.Logger) *Deployer {
 	return &Deployer{store: store, rt: rt, cfg: cfg, log: log,
 		locks: map[string]*sync.Mutex{}, releases: map[string]*release{}, crashes: map[string][]time.Time{},
-		watchers: map[string]context.CancelFunc{}, ctx: context.Background(), routesCh: make(chan struct{}, 1)}
+		watchers: map[string]context.CancelFunc{}, ctx: context.Background()}
 }
 
 // OnRoutes registers fn to receive the backends of every serving app
@@ -150,7 +148,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app App) error {
 	if err != nil {
 		return err
 	}
-	rel := &release{ID: newReleaseID(), Snapshot: snap.ID, Image: image}
+	rel := &release{ID: newReleaseID(), Snapshot: snap.ID}
 	n := max(app.Drones, 1)
 	d.platformLog(app, "starting release %s of snapshot %s with %d unit(s)", rel.ID, snap.ID, n)
 	for i := range n {

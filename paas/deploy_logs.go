@@ -15,12 +15,16 @@ import (
 // watchLogs copies a unit's output into the store until the unit stops,
 // batching lines so a chatty app costs few transactions.
 func (d *Deployer) watchLogs(appKey string, u runtime.Unit) {
-	d.watchLogsSince(appKey, u, u.Started.Add(-time.Second))
+	d.watchLogsSince(appKey, u, time.Time{})
 }
 
-// watchLogsSince is watchLogs from a given time: an adopted unit resumes
-// after the last line stored before the platform restarted.
+// watchLogsSince is watchLogs from a given time (zero: from the unit's
+// start): an adopted unit resumes after the last line stored before the
+// platform restarted.
 func (d *Deployer) watchLogsSince(appKey string, u runtime.Unit, since time.Time) {
+	if since.IsZero() {
+		since = u.Started.Add(-time.Second)
+	}
 	d.mu.Lock()
 	ctx, cancel := context.WithCancel(d.ctx)
 	d.watchers[u.ID] = cancel
@@ -47,12 +51,8 @@ func (d *Deployer) watchLogsSince(appKey string, u runtime.Unit, since time.Time
 		defer tick.Stop()
 		var batch []LogEntry
 		flush := func() {
-			if len(batch) > 0 {
-				if err := d.store.AppendLogs(appKey, batch); err != nil {
-					d.log.Warn("store logs", "app", appKey, "err", err)
-				}
-				batch = nil
-			}
+			d.storeLogs(appKey, batch)
+			batch = nil
 		}
 		for {
 			select {
@@ -77,13 +77,19 @@ func (d *Deployer) watchLogsSince(appKey string, u runtime.Unit, since time.Time
 }
 
 func (d *Deployer) appendLogs(appKey, source, unit, stream string, lines []string) {
-	if len(lines) == 0 {
-		return
-	}
 	now := time.Now().UTC()
 	entries := make([]LogEntry, len(lines))
 	for i, l := range lines {
 		entries[i] = LogEntry{Time: now, Source: source, Unit: unit, Stream: stream, Text: l}
+	}
+	d.storeLogs(appKey, entries)
+}
+
+// storeLogs appends entries to the app's log; a failure costs those lines,
+// never the app, so it is only logged.
+func (d *Deployer) storeLogs(appKey string, entries []LogEntry) {
+	if len(entries) == 0 {
+		return
 	}
 	if err := d.store.AppendLogs(appKey, entries); err != nil {
 		d.log.Warn("store logs", "app", appKey, "err", err)
@@ -126,12 +132,6 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.flushLocked()
 	}
 	return len(p), nil
-}
-
-func (w *logWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.flushLocked()
 }
 
 func (w *logWriter) flushLocked() {

@@ -72,7 +72,7 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 			continue
 		}
 		wanted[app.Key()] = true
-		// Adopt the newest complete release of the active snapshot, if running.
+		// Adopt the newest release of the active snapshot that has running units.
 		releases := map[string][]runtime.Unit{}
 		for _, u := range byApp[app.Key()] {
 			if u.Running && u.Snapshot == app.Snapshot {
@@ -92,16 +92,12 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 			d.mu.Lock()
 			d.releases[app.Key()] = rel
 			d.mu.Unlock()
-			since := time.Time{}
+			var since time.Time // zero: from each unit's start
 			if last, err := d.store.LastLogTime(app.Key()); err == nil && !last.IsZero() {
 				since = last.Add(time.Nanosecond)
 			}
 			for _, u := range rel.Units {
-				if since.IsZero() {
-					d.watchLogs(app.Key(), u)
-				} else {
-					d.watchLogsSince(app.Key(), u, since)
-				}
+				d.watchLogsSince(app.Key(), u, since)
 			}
 			for _, u := range byApp[app.Key()] {
 				if u.Release != best {

@@ -26,7 +26,7 @@ func (a *Authenticator) Principal(r *http.Request) (*paas.Principal, error) {
 	if h == "" {
 		return nil, nil
 	}
-	ip := clientIP(r)
+	ip := ClientIP(r)
 	if a.limiter.blocked(ip) {
 		return nil, paas.RateLimited("too many failed authentication attempts; try again in a minute")
 	}
@@ -66,7 +66,9 @@ func (a *Authenticator) Require(r *http.Request) (*paas.Principal, error) {
 	return p, nil
 }
 
-func clientIP(r *http.Request) string {
+// ClientIP is the address of the peer the request came from (the direct
+// peer: no forwarding header is trusted).
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -8,7 +8,6 @@ package now
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -105,7 +104,7 @@ func remap(status int, code string) (int, string) {
 func (f *Face) handle(h handlerFunc) httprouter.Handle {
 	return f.a.Handle(func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 		pr, authErr := f.auth.Require(r)
-		key := "ip:" + clientIP(r)
+		key := "ip:" + api.ClientIP(r)
 		if authErr == nil {
 			key = "user:" + pr.User.Name
 		}
@@ -120,14 +119,6 @@ func (f *Face) handle(h handlerFunc) httprouter.Handle {
 		}
 		return h(w, r, ps, pr)
 	})
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // isoTime is the document's timestamp form: 2016-09-23T11:53:38.600Z.
