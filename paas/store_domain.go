@@ -29,14 +29,8 @@ func (s *Store) CreateDomain(d Domain) (Domain, bool, error) {
 		case err == nil && cur.Owner == d.Owner:
 			d = cur
 			return nil
-		case err == nil && ownerExists(tx, cur.Owner):
-			return Conflict("domain %q is already registered by another user", d.Name)
 		case err == nil:
-			// Left behind by a deleted account (account deletion does not
-			// know about domains): the name is free again.
-			if err := deleteDomainTx(tx, cur); err != nil {
-				return err
-			}
+			return Conflict("domain %q is already registered by another user", d.Name)
 		case !IsNotFound(err):
 			return err
 		}
@@ -73,7 +67,7 @@ func checkOverlap(tx *bolt.Tx, d Domain) error {
 	for n := d.Name; strings.Contains(n, "."); {
 		_, n, _ = strings.Cut(n, ".")
 		var o Domain
-		if err := getJSON(domains, []byte(n), &o); err == nil && o.Owner != d.Owner && ownerExists(tx, o.Owner) {
+		if err := getJSON(domains, []byte(n), &o); err == nil && o.Owner != d.Owner {
 			return Conflict("domain %q is under %q, which another user registered", d.Name, n)
 		} else if err != nil && !IsNotFound(err) {
 			return err
@@ -90,15 +84,11 @@ func checkOverlap(tx *bolt.Tx, d Domain) error {
 		if err := json.Unmarshal(v, &o); err != nil {
 			return fmt.Errorf("decode domain %q: %w", k, err)
 		}
-		if o.Owner != d.Owner && ownerExists(tx, o.Owner) {
+		if o.Owner != d.Owner {
 			return Conflict("domain %q contains %q, which another user registered", d.Name, o.Name)
 		}
 		return nil
 	})
-}
-
-func ownerExists(tx *bolt.Tx, owner string) bool {
-	return tx.Bucket(bucketUsers).Get([]byte(owner)) != nil
 }
 
 // ownedDomain returns the domain when owner has it; any other case is 404,
@@ -334,7 +324,7 @@ func (s *Store) zoneSerials(build func(zoneSource) (map[string]string, error)) (
 			if err := json.Unmarshal(v, &d); err != nil {
 				return fmt.Errorf("decode domain %q: %w", k, err)
 			}
-			if d.IsExternal || !ownerExists(tx, d.Owner) {
+			if d.IsExternal {
 				return nil
 			}
 			recs, err := recordsOf(tx, d.Name)

@@ -348,3 +348,30 @@ func TestExternalDomainVerification(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedUsersDomainsAreFreed: deleting an account deletes its domains
+// and records with it, so the names stop being served and another user can
+// register them.
+func TestDeletedUsersDomainsAreFreed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessConfig{})
+	alice, bob := h.user("alice"), h.user("bob")
+	h.must(http.StatusOK, alice, "POST", "/domains", map[string]any{"name": "example.org"})
+	h.must(http.StatusOK, alice, "POST", "/domains/example.org/records", map[string]any{"name": "www", "type": "A", "value": "192.0.2.1"})
+	if err := h.p.DeleteUser(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	zones, err := h.p.Zones()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range zones {
+		if z.Origin == "example.org" {
+			t.Fatalf("the deleted user's zone is still served: %+v", z)
+		}
+	}
+	h.must(http.StatusOK, bob, "POST", "/domains", map[string]any{"name": "example.org"})
+	if recs := h.must(http.StatusOK, bob, "GET", "/domains/example.org/records", nil).body["records"].([]any); len(recs) != 0 {
+		t.Errorf("the new owner inherited records: %v", recs)
+	}
+}
