@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/paas/store"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -124,17 +124,17 @@ func backup(args []string) error {
 		return errors.New("usage: paas backup [flags] FILE")
 	}
 	out := fs.Arg(0)
-	store, err := paas.OpenStore(cfg.DataDir)
+	st, err := store.Open(cfg.DataDir)
 	if err == nil {
-		defer store.Close()
-		n, err := store.BackupFile(out)
+		defer st.Close()
+		n, err := st.BackupFile(out)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s (%d bytes); keep %s with it to decrypt secrets\n", out, n, filepath.Join(cfg.DataDir, "secret.key"))
 		return nil
 	}
-	if !errors.Is(err, paas.ErrLocked) {
+	if !errors.Is(err, store.ErrLocked) {
 		return err
 	}
 	pw := os.Getenv("PAAS_ADMIN_PASSWORD")

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/paas/store"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -18,19 +19,12 @@ import (
 // checks each copy opens with the original users.
 func TestBackup(t *testing.T) {
 	dataDir := t.TempDir()
-	t.Setenv("PAAS_ADMIN_PASSWORD", "admin-password-1")
+	t.Setenv("PAAS_ADMIN_PASSWORD", paastest.AdminPassword)
 
 	offline := filepath.Join(t.TempDir(), "offline.db")
-	{
-		store, err := paas.OpenStore(dataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := paas.New(store, runtime.NewFake(), paas.Config{}, slog.New(slog.DiscardHandler))
-		if _, err := p.EnsureAdmin("admin-password-1"); err != nil {
-			t.Fatal(err)
-		}
-		store.Close()
+	// A platform that ran once on dataDir (it creates the admin) and stopped.
+	if err := paastest.NewPlatform(t, paastest.Config{Dir: dataDir}).Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := run([]string{"backup", "--data", dataDir, offline}); err != nil {
 		t.Fatalf("offline backup: %v", err)
@@ -81,12 +75,12 @@ func checkBackup(t *testing.T, file, dataDir string) {
 	if err := os.WriteFile(filepath.Join(restore, "secret.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store, err := paas.OpenStore(restore)
+	st, err := store.Open(restore)
 	if err != nil {
 		t.Fatalf("open restored backup: %v", err)
 	}
-	defer store.Close()
-	if _, err := store.User("admin"); err != nil {
+	defer st.Close()
+	if _, err := st.User("admin"); err != nil {
 		t.Fatalf("restored backup lacks the admin: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/store"
 )
 
 // TestProcessLifecycle runs the real binary: it prints the admin password
@@ -124,12 +124,12 @@ func TestProcessLifecycle(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not exit within 10s of SIGTERM with a log stream open")
 	}
-	store, err := paas.OpenStore(dataDir)
+	st, err := store.Open(dataDir)
 	if err != nil {
 		t.Fatalf("store after shutdown: %v", err)
 	}
-	defer store.Close()
-	if _, err := store.App("admin", "web"); err != nil {
+	defer st.Close()
+	if _, err := st.App("admin", "web"); err != nil {
 		t.Errorf("app lost across shutdown: %v", err)
 	}
 }

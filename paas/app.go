@@ -3,9 +3,12 @@ package paas
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/selfhost/paas/runtime"
 )
 
 // AppState is what the owner asked for (started/stopped) or, when the
@@ -26,11 +29,11 @@ type App struct {
 	State        AppState          `json:"state"`
 	StateMessage string            `json:"state_message,omitempty"` // why it errored
 	Snapshot     string            `json:"snapshot,omitempty"`      // the active snapshot id
-	Drones       int               `json:"drones"`                  // units to run
-	MaxDrones    int               `json:"max_drones"`
-	MemoryMB     int               `json:"memory_mb,omitempty"` // per unit; 0: the platform default
-	CPUs         float64           `json:"cpus,omitempty"`      // per unit; 0: the platform default
-	Env          map[string]string `json:"-"`                   // sealed at rest in SealedEnv
+	Units        int               `json:"drones"`                  // units to run
+	MaxUnits     int               `json:"max_drones"`              // the most units the owner allows
+	MemoryMB     int               `json:"memory_mb,omitempty"`     // per unit; 0: the platform default
+	CPUs         float64           `json:"cpus,omitempty"`          // per unit; 0: the platform default
+	Env          map[string]string `json:"-"`                       // sealed at rest in SealedEnv
 	SealedEnv    []byte            `json:"sealed_env,omitempty"`
 	Package      json.RawMessage   `json:"package,omitempty"` // package.json as last given
 	Created      time.Time         `json:"created"`
@@ -42,8 +45,8 @@ func (a App) Key() string { return a.Owner + "/" + a.Name }
 
 // Platform-wide bounds on units per app.
 const (
-	DefaultDrones = 1
-	MaxDrones     = 8
+	DefaultUnits   = 1
+	MaxUnitsPerApp = 8
 )
 
 // Bounds on per-app unit limits.
@@ -106,35 +109,142 @@ func ValidateEnv(env map[string]string) error {
 	return nil
 }
 
-// PackageJSON is the part of package.json the platform reads.
+// PackageJSON is the part of an app's package.json the build reads.
 type PackageJSON struct {
 	Name         string            `json:"name"`
 	Version      string            `json:"version,omitempty"`
-	Subdomain    string            `json:"subdomain,omitempty"`
 	Main         string            `json:"main,omitempty"`
 	Scripts      map[string]string `json:"scripts,omitempty"`
 	Dependencies map[string]string `json:"dependencies,omitempty"`
-	Env          map[string]string `json:"env,omitempty"`
-	Drones       *int              `json:"drones,omitempty"`
-	MaxDrones    *int              `json:"maxDrones,omitempty"`
-	Memory       *int              `json:"memory,omitempty"` // MiB per unit
-	CPUs         *float64          `json:"cpus,omitempty"`   // cores per unit
 }
 
-// ParsePackageJSON decodes package.json leniently: unknown fields are kept by
-// the caller in the raw form; only the fields above must have the right types.
+// ParsePackageJSON decodes package.json leniently: unknown fields are
+// ignored; only the fields above must have the right types.
 func ParsePackageJSON(raw []byte) (PackageJSON, error) {
 	var p PackageJSON
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return p, BadRequest("invalid package.json: %s", jsonErrorText(err))
+		return p, BadRequest("invalid package.json: %s", JSONErrorText(err))
 	}
 	return p, nil
 }
 
-func jsonErrorText(err error) string {
+func JSONErrorText(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		return "field " + typeErr.Field + " must be " + typeErr.Type.String()
 	}
 	return err.Error()
+}
+
+// Release is what serves an app now: one snapshot's units.
+type Release struct {
+	ID       string
+	Snapshot string
+	Units    []UnitStatus
+}
+
+// UnitStatus is one unit of a release.
+type UnitStatus struct {
+	ID      string
+	Index   int
+	Running bool
+}
+
+// EffectiveMemoryMB is the memory each unit of a runs with.
+func (a App) EffectiveMemoryMB() int {
+	if a.MemoryMB > 0 {
+		return a.MemoryMB
+	}
+	return runtime.DefaultMemoryBytes >> 20
+}
+
+// EffectiveCPUs is the CPU share each unit of a runs with.
+func (a App) EffectiveCPUs() float64 {
+	if a.CPUs > 0 {
+		return a.CPUs
+	}
+	return float64(runtime.DefaultNanoCPUs) / 1e9
+}
+
+// AppSpec is the typed input of creating or changing an app, whatever face
+// it came through. Nil fields are left as they are (or take the defaults
+// when creating).
+type AppSpec struct {
+	Name      string
+	Subdomain *string
+	Env       *map[string]string // replaces the whole env
+	Units     *int
+	MaxUnits  *int
+	MemoryMB  *int
+	CPUs      *float64
+	// Metadata is merged key by key into the app's stored package.json
+	// (App.Package), which faces show back.
+	Metadata map[string]json.RawMessage
+}
+
+// Patch validates spec against a and applies it. On error a is unchanged.
+func (spec AppSpec) Patch(a *App) error {
+	next := *a
+	if spec.Env != nil {
+		if err := ValidateEnv(*spec.Env); err != nil {
+			return err
+		}
+		next.Env = maps.Clone(*spec.Env)
+		if next.Env == nil {
+			next.Env = map[string]string{}
+		}
+	}
+	if spec.Subdomain != nil && *spec.Subdomain != "" {
+		next.Subdomain = *spec.Subdomain
+	}
+	if err := ValidateSubdomain(next.Subdomain); err != nil {
+		return err
+	}
+	if spec.MaxUnits != nil {
+		if *spec.MaxUnits < 1 || *spec.MaxUnits > MaxUnitsPerApp {
+			return BadRequest("maxDrones must be between 1 and %d", MaxUnitsPerApp)
+		}
+		next.MaxUnits = *spec.MaxUnits
+	}
+	if spec.Units != nil {
+		if err := ValidateUnits(*spec.Units, next.MaxUnits); err != nil {
+			return err
+		}
+		next.Units = *spec.Units
+	}
+	if spec.MemoryMB != nil {
+		if *spec.MemoryMB < MinMemoryMB || *spec.MemoryMB > MaxMemoryMB {
+			return BadRequest("memory must be between %d and %d MiB", MinMemoryMB, MaxMemoryMB)
+		}
+		next.MemoryMB = *spec.MemoryMB
+	}
+	if spec.CPUs != nil {
+		if *spec.CPUs < MinCPUs || *spec.CPUs > MaxCPUs {
+			return BadRequest("cpus must be between %g and %g", MinCPUs, MaxCPUs)
+		}
+		next.CPUs = *spec.CPUs
+	}
+	if len(spec.Metadata) > 0 {
+		merged := map[string]json.RawMessage{}
+		if len(next.Package) > 0 {
+			_ = json.Unmarshal(next.Package, &merged)
+		}
+		maps.Copy(merged, spec.Metadata)
+		raw, err := json.Marshal(merged)
+		if err != nil {
+			return BadRequest("app metadata: %v", err)
+		}
+		next.Package = raw
+	}
+	*a = next
+	return nil
+}
+
+// ValidateUnits checks a unit count against the app's maximum. The message
+// uses the Nodejitsu word, the only document with a word for it.
+func ValidateUnits(n, maxUnits int) error {
+	if n < 1 || n > maxUnits {
+		return BadRequest("drones must be between 1 and %d", maxUnits)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -207,4 +208,33 @@ func WriteArchive(w io.Writer, files []File, open func(sha1 string) ([]byte, err
 		return err
 	}
 	return gz.Close()
+}
+
+// SnapshotFromFiles checks an app's files and derives how to build and start
+// them: package.json with a name, and a way to start.
+func SnapshotFromFiles(files []ArchiveFile) (Snapshot, error) {
+	index := map[string]*ArchiveFile{}
+	hasModules := false
+	for i := range files {
+		index[files[i].Path] = &files[i]
+		if strings.HasPrefix(files[i].Path, "node_modules/") {
+			hasModules = true
+		}
+	}
+	pkgFile := index["package.json"]
+	if pkgFile == nil {
+		return Snapshot{}, BadRequest("the archive has no package.json at its root")
+	}
+	pkg, err := ParsePackageJSON(pkgFile.Data)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if pkg.Name == "" {
+		return Snapshot{}, BadRequest("package.json has no name")
+	}
+	cmd, err := StartCommand(pkg, func(p string) bool { return index[p] != nil })
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return Snapshot{Package: json.RawMessage(pkgFile.Data), Cmd: cmd, Install: len(pkg.Dependencies) > 0 && !hasModules}, nil
 }

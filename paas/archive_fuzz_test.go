@@ -1,10 +1,12 @@
-package paas
+package paas_test
 
 import (
 	"bytes"
 	"path"
+	"strings"
 	"testing"
 
+	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/paastest"
 )
 
@@ -17,20 +19,21 @@ func FuzzReadArchive(f *testing.F) {
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
 	f.Add([]byte("not gzip"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		files, err := ReadArchive(bytes.NewReader(data), ArchiveLimits{MaxFiles: 100, MaxBytes: 1 << 20})
+		files, err := paas.ReadArchive(bytes.NewReader(data), paas.ArchiveLimits{MaxFiles: 100, MaxBytes: 1 << 20})
 		if err != nil {
-			if _, apiErr, ok := ErrorStatus(err); !ok || apiErr.Status >= 500 {
+			if _, apiErr, ok := paas.ErrorStatus(err); !ok || apiErr.Status >= 500 {
 				t.Fatalf("archive error is not a client error: %v", err)
 			}
 			return
 		}
 		for _, file := range files {
-			if _, err := cleanArchivePath(file.Path); err != nil || file.Path != path.Clean(file.Path) {
+			p := file.Path
+			if p != path.Clean(p) || path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") || p == "." {
 				t.Fatalf("accepted unclean path %q", file.Path)
 			}
 		}
-		if _, err := SnapshotFromFiles(files); err != nil {
-			if _, apiErr, ok := ErrorStatus(err); !ok || apiErr.Status >= 500 {
+		if _, err := paas.SnapshotFromFiles(files); err != nil {
+			if _, apiErr, ok := paas.ErrorStatus(err); !ok || apiErr.Status >= 500 {
 				t.Fatalf("snapshot error is not a client error: %v", err)
 			}
 		}

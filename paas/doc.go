@@ -1,19 +1,22 @@
-// Package paas is the platform's domain: users, API tokens, apps, snapshots,
-// databases and logs, kept in one bbolt file, and the rules that govern them.
+// Package paas is the platform's vocabulary: the types every layer speaks
+// (users, teams, apps, snapshots, databases, domains, records, tokens, log
+// entries), their validation, the errors the API faces turn into statuses,
+// the principal (the authenticated caller), the one source of random ids,
+// and the coalescing change notifier. It does no I/O of its own.
 //
-// The four public API faces (sub-packages nodejitsu, and later tsuru, now and
-// jitsu) are thin translations of HTTP requests into calls on *Platform; they
-// hold no state of their own. Everything durable goes through *Store, whose
-// every multi-step change is one bbolt transaction, so a crash or a bad
-// request never leaves half an app behind.
+// The layers above it, each a package, import downwards only (checked by
+// layers_test.go):
 //
-// One data model serves all faces: an app is identified by its owner and name
-// ("owner/name", the app key); a Nodejitsu snapshot is the unit of deployment
-// that the other faces call a deploy or a deployment. Snapshot files are kept
-// content-addressed by their SHA-1, so identical files are stored once and any
-// face can list or serve a deployment's files.
+//	paas/server     composition root: store → deployer → service → faces
+//	paas/nodejitsu, paas/now, …    faces: HTTP ↔ service calls, their document's shapes
+//	paas/api        what the faces share: router, error writer, authenticator, limiter
+//	paas/platform   the service, the only door: (ctx, principal, typed input)
+//	paas/deploy     the deployer: releases, supervision, reconcile, log capture
+//	paas/store      the one bbolt store
+//	paas            this vocabulary
 //
-// Running apps is delegated to a runtime.Runtime through the Deployer; the
-// store records what should run (the app's state and active snapshot), so the
-// platform can reconcile the engine with it after a restart.
+// One data model serves all faces: an object is identified by its owner and
+// name ("owner/name"), and an owner is a user or a team, in one namespace;
+// a Nodejitsu snapshot is the unit of deployment that the other faces call
+// a deploy or a deployment.
 package paas

@@ -1,10 +1,7 @@
 package paas
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -93,23 +90,23 @@ func ValidateDomainName(name, platformDomain string) error {
 			return BadRequest("invalid domain name %q: each label must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'", name)
 		}
 	}
-	if isSubdomainOf(name, platformDomain) {
+	if IsSubdomainOf(name, platformDomain) {
 		return BadRequest("domain %q is the platform domain or under it; apps get their names there automatically", name)
 	}
 	return nil
 }
 
-// isSubdomainOf reports whether name is parent or a name under it.
-func isSubdomainOf(name, parent string) bool {
+// IsSubdomainOf reports whether name is parent or a name under it.
+func IsSubdomainOf(name, parent string) bool {
 	parent = NormalizeDomainName(parent)
 	return parent != "" && (name == parent || strings.HasSuffix(name, "."+parent))
 }
 
-// normalizeRecord validates rec for the domain and returns it in stored
+// NormalizeRecord validates rec for the domain and returns it in stored
 // form: uppercase type, name relative to the domain, trimmed value. The
 // check is dns.ValidateRecord, the conversion the server itself runs, so an
 // accepted record is one the server can answer.
-func normalizeRecord(domain string, rec Record, hasPriority bool) (Record, error) {
+func NormalizeRecord(domain string, rec Record, hasPriority bool) (Record, error) {
 	rec.Type = strings.ToUpper(strings.TrimSpace(rec.Type))
 	if rec.Type != "TXT" {
 		rec.Value = strings.TrimSpace(rec.Value)
@@ -162,31 +159,8 @@ func ParsePublicIPs(s string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+func NewDomainUID() string { return RandomID("dom_", 24) }
+func NewRecordID() string  { return RandomID("rec_", 24) }
 
-// randomID returns prefix plus n random base-62 characters, the shape of
-// the now API's ids (rec_38OtX1f51szRA03atCybBuZ3).
-func randomID(prefix string, n int) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(idAlphabet)))
-	for i := range b {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic("crypto/rand failed: " + err.Error()) // no entropy: nothing is safe to do
-		}
-		b[i] = idAlphabet[v.Int64()]
-	}
-	return prefix + string(b)
-}
-
-func newDomainUID() string { return randomID("dom_", 24) }
-func newRecordID() string  { return randomID("rec_", 24) }
-
-// newVerifyToken is 20 random bytes in hex, like the document's example.
-func newVerifyToken() string {
-	b := make([]byte, 20)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b)
-}
+// NewVerifyToken is 20 random bytes in hex, like the document's example.
+func NewVerifyToken() string { return RandomHex(20) }

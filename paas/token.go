@@ -14,9 +14,9 @@ type Token struct {
 	Created time.Time `json:"created"`
 }
 
-// tokenPrefix marks platform tokens so Basic auth can tell a token from a
+// TokenPrefix marks platform tokens so Basic auth can tell a token from a
 // password without a bcrypt comparison.
-const tokenPrefix = "paas_"
+const TokenPrefix = "paas_"
 
 var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
@@ -28,9 +28,9 @@ func ValidateTokenID(id string) error {
 	return nil
 }
 
-func newTokenSecret() string { return tokenPrefix + randomSecret(32) }
+func NewTokenSecret() string { return TokenPrefix + RandomSecret(32) }
 
-func looksLikeToken(s string) bool { return strings.HasPrefix(s, tokenPrefix) }
+func LooksLikeToken(s string) bool { return strings.HasPrefix(s, TokenPrefix) }
 
 // ThirdPartyToken is a credential a user stores for a third-party provider
 // (e.g. GitHub). The token is sealed at rest.
@@ -57,4 +57,21 @@ func ValidateSSHKey(k string) error {
 		return BadRequest("key must be an OpenSSH public key line (e.g. \"ssh-ed25519 AAAA… comment\")")
 	}
 	return nil
+}
+
+// ThirdPartyProviders are the providers a third-party token may be for.
+var ThirdPartyProviders = map[string]bool{"github": true, "gitlab": true, "bitbucket": true, "npm": true}
+
+// ValidateThirdPartyToken checks a credential before it is stored.
+func ValidateThirdPartyToken(t ThirdPartyToken) error {
+	if t.Token == "" || t.Provider == "" {
+		return BadRequest("token and provider are required")
+	}
+	if !ThirdPartyProviders[t.Provider] {
+		return BadRequest("unsupported provider %q (supported: github, gitlab, bitbucket, npm)", t.Provider)
+	}
+	if len(t.Token) > 4096 {
+		return BadRequest("token is too long")
+	}
+	return ValidateTokenID(t.ID)
 }

@@ -1,10 +1,6 @@
 package paas
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -64,22 +60,8 @@ func ValidatePassword(pw string) error {
 	if len(pw) > 72 {
 		return BadRequest("password must be at most 72 bytes") // bcrypt's limit
 	}
-	if looksLikeToken(pw) { // Basic auth would take it for an API token and never check it as a password
-		return BadRequest("password must not start with %q, the API token prefix", tokenPrefix)
+	if LooksLikeToken(pw) { // Basic auth would take it for an API token and never check it as a password
+		return BadRequest("password must not start with %q, the API token prefix", TokenPrefix)
 	}
 	return nil
-}
-
-// randomSecret returns n random bytes, URL-safe base64-encoded.
-func randomSecret(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error()) // the OS has no entropy: nothing is safe to do
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }

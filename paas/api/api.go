@@ -6,8 +6,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,8 +52,13 @@ type Adapter struct {
 
 // Handle wraps h: it runs Before, recovers panics, and writes any returned
 // error with WriteError.
-func (a *Adapter) Handle(h HandlerFunc) httprouter.Handle {
+func (a *Adapter) Handle(h HandlerFunc) httprouter.Handle { return a.handleNamed("", h) }
+
+func (a *Adapter) handleNamed(name string, h HandlerFunc) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if reportRoute(w, r, name) {
+			return
+		}
 		if a.Before != nil {
 			a.Before(w, r)
 		}
@@ -114,11 +117,7 @@ func (a *Adapter) logger() *slog.Logger {
 	return a.Log
 }
 
-func newErrorID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func newErrorID() string { return paas.RandomHex(6) }
 
 // WriteJSON writes v as JSON with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

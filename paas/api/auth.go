@@ -4,18 +4,30 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 // Authenticator resolves a request's credentials to a principal: HTTP Basic
 // with a password or an API token, or "Bearer <token>" (any case, as the
 // Tsuru CLI sends "bearer"). Failed attempts are limited per client address.
 type Authenticator struct {
-	Platform *paas.Platform
-	limiter  failLimiter
+	p     *platform.Platform
+	fails *Limiter // failed attempts per client address
+}
+
+// Failed authentications allowed per client address per window; then 429.
+const (
+	failLimit  = 20
+	failWindow = time.Minute
+)
+
+// NewAuthenticator authenticates against p.
+func NewAuthenticator(p *platform.Platform) *Authenticator {
+	return &Authenticator{p: p, fails: NewLimiter(failLimit, failWindow, nil)}
 }
 
 // Principal returns the caller, nil when the request has no credentials,
@@ -27,7 +39,7 @@ func (a *Authenticator) Principal(r *http.Request) (*paas.Principal, error) {
 		return nil, nil
 	}
 	ip := ClientIP(r)
-	if a.limiter.blocked(ip) {
+	if !a.fails.Peek(ip).Allowed {
 		return nil, paas.RateLimited("too many failed authentication attempts; try again in a minute")
 	}
 	var p *paas.Principal
@@ -39,15 +51,15 @@ func (a *Authenticator) Principal(r *http.Request) (*paas.Principal, error) {
 		if !ok {
 			return nil, paas.Unauthorized("malformed Basic credentials")
 		}
-		p, err = a.Platform.AuthenticateBasic(user, pass)
+		p, err = a.p.AuthenticateBasic(user, pass)
 	case "bearer", "token":
-		p, err = a.Platform.AuthenticateBearer(strings.TrimSpace(rest))
+		p, err = a.p.AuthenticateBearer(strings.TrimSpace(rest))
 	default:
 		return nil, paas.Unauthorized("unsupported authorization scheme %q", scheme)
 	}
 	if err != nil {
 		if _, apiErr, ok := paas.ErrorStatus(err); ok && apiErr.Status == http.StatusUnauthorized {
-			a.limiter.fail(ip)
+			a.fails.Take(ip)
 		}
 		return nil, err
 	}
@@ -76,39 +88,16 @@ func ClientIP(r *http.Request) string {
 	return host
 }
 
-// failLimiter allows failLimit failed attempts per address per failWindow.
-type failLimiter struct {
-	mu    sync.Mutex
-	fails map[string]*failCount
-}
+// AuthedFunc is a handler that runs with the authenticated caller.
+type AuthedFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error
 
-type failCount struct {
-	n     int
-	start time.Time
-}
-
-const (
-	failLimit  = 20
-	failWindow = time.Minute
-)
-
-func (l *failLimiter) blocked(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.fails[ip]
-	return c != nil && time.Since(c.start) < failWindow && c.n >= failLimit
-}
-
-func (l *failLimiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fails == nil || len(l.fails) > 100000 {
-		l.fails = map[string]*failCount{}
+// With returns a handler that demands credentials and runs h with the caller.
+func (a *Authenticator) With(h AuthedFunc) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+		pr, err := a.Require(r)
+		if err != nil {
+			return err
+		}
+		return h(w, r, ps, pr)
 	}
-	c := l.fails[ip]
-	if c == nil || time.Since(c.start) >= failWindow {
-		c = &failCount{start: time.Now()}
-		l.fails[ip] = c
-	}
-	c.n++
 }

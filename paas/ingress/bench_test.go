@@ -1,10 +1,11 @@
-package ingress
+package ingress_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/selfhost/paas/paas/ingress"
 	"github.com/selfhost/paas/paas/paastest"
 )
 
@@ -29,8 +30,8 @@ func BenchmarkDirect(b *testing.B) {
 // so the difference to BenchmarkDirect is the full cost of one extra hop.
 func BenchmarkProxy(b *testing.B) {
 	app := benchBackend(b)
-	p := New(Options{})
-	p.SetRoutes(Table{"bench.localhost": {App: "bench", Backends: []string{app.Listener.Addr().String()}}})
+	p := ingress.New(ingress.Options{})
+	p.SetRoutes(ingress.Table{"bench.localhost": {App: "bench", Backends: []string{app.Listener.Addr().String()}}})
 	front := httptest.NewServer(p)
 	b.Cleanup(func() {
 		front.Close()

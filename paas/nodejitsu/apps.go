@@ -2,8 +2,6 @@ package nodejitsu
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 
@@ -11,7 +9,7 @@ import (
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
-	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 // The single provider/datacenter this server reports to cloud-aware clients.
@@ -20,20 +18,14 @@ const (
 	datacenter = "local"
 )
 
-func randomID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // appView is the app as the Nodejitsu API shows it: its package.json fields
 // with the platform's fields on top.
-func (f *Face) appView(a paas.App) (map[string]any, error) {
+func (f *Face) appView(ctx context.Context, pr *paas.Principal, a paas.App) (map[string]any, error) {
 	v := map[string]any{}
 	if len(a.Package) > 0 {
 		_ = json.Unmarshal(a.Package, &v)
 	}
-	snaps, err := f.p.Store.Snapshots(a.Owner, a.Name)
+	snaps, err := f.p.Snapshots(ctx, pr, a.Owner, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -42,14 +34,17 @@ func (f *Face) appView(a paas.App) (map[string]any, error) {
 	for _, s := range snaps {
 		snapViews = append(snapViews, snapshotSummary(s))
 	}
-	releaseID, releaseSnap, units := f.p.Deployer.Release(a.Key())
-	if releaseID != "" {
-		unitViews := make([]any, 0, len(units))
-		for _, u := range units {
+	rel, ok, err := f.p.Release(ctx, pr, a.Owner, a.Name)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		unitViews := make([]any, 0, len(rel.Units))
+		for _, u := range rel.Units {
 			unitViews = append(unitViews, map[string]any{"id": u.ID, "index": u.Index, "running": u.Running})
 		}
-		running = map[string]any{"snapshot": releaseSnap, "filename": a.Name + "-" + releaseSnap + ".tgz",
-			"release": releaseID, "drones": unitViews}
+		running = map[string]any{"snapshot": rel.Snapshot, "filename": a.Name + "-" + rel.Snapshot + ".tgz",
+			"release": rel.ID, "drones": unitViews}
 	}
 	env := a.Env
 	if env == nil {
@@ -57,9 +52,10 @@ func (f *Face) appView(a paas.App) (map[string]any, error) {
 	}
 	for k, val := range map[string]any{
 		"_id": a.Key(), "name": a.Name, "user": a.Owner, "subdomain": a.Subdomain, "state": string(a.State),
-		"drones": a.Drones, "maxDrones": a.MaxDrones, "memory": memoryMB(a), "cpus": cpus(a), "snapshot": a.Snapshot, "snapshots": snapViews,
+		"drones": a.Units, "maxDrones": a.MaxUnits, "memory": a.EffectiveMemoryMB(), "cpus": a.EffectiveCPUs(),
+		"snapshot": a.Snapshot, "snapshots": snapViews,
 		"running": running, "env": env, "ctime": a.Created.UnixMilli(), "mtime": a.Updated.UnixMilli(),
-		"config": map[string]any{"cloud": f.cloud(a)},
+		"config": map[string]any{"cloud": cloud(a)},
 		"url":    "http://" + a.Subdomain + "." + f.p.Config().Domain,
 	} {
 		v[k] = val
@@ -70,37 +66,69 @@ func (f *Face) appView(a paas.App) (map[string]any, error) {
 	return v, nil
 }
 
-// memoryMB and cpus are the limits each unit of a runs with.
-func memoryMB(a paas.App) int {
-	if a.MemoryMB > 0 {
-		return a.MemoryMB
-	}
-	return runtime.DefaultMemoryBytes >> 20
+func cloud(a paas.App) []any {
+	return []any{map[string]any{"provider": provider, "datacenter": datacenter, "drones": a.Units}}
 }
 
-func cpus(a paas.App) float64 {
-	if a.CPUs > 0 {
-		return a.CPUs
-	}
-	return float64(runtime.DefaultNanoCPUs) / 1e9
+// appBody is a package.json as the Nodejitsu API takes it: the fields the
+// platform manages, typed, and everything else kept as the app's package.json.
+type appBody struct {
+	Name         string            `json:"name"`
+	Version      string            `json:"version"`
+	Subdomain    string            `json:"subdomain"`
+	Main         string            `json:"main"`
+	Scripts      map[string]string `json:"scripts"`
+	Dependencies map[string]string `json:"dependencies"`
+	Env          map[string]string `json:"env"`
+	Drones       *int              `json:"drones"`
+	MaxDrones    *int              `json:"maxDrones"`
+	Memory       *int              `json:"memory"` // MiB per unit
+	CPUs         *float64          `json:"cpus"`   // cores per unit
 }
 
-func (f *Face) cloud(a paas.App) []any {
-	return []any{map[string]any{"provider": provider, "datacenter": datacenter, "drones": a.Drones}}
-}
+// platformFields are app fields the platform manages; a package.json
+// carrying them does not overwrite them in the stored package.json.
+var platformFields = map[string]bool{"env": true, "drones": true, "maxDrones": true, "memory": true, "cpus": true,
+	"state": true, "snapshot": true, "snapshots": true, "running": true, "config": true, "_id": true, "owner": true, "user": true}
 
-func (f *Face) listApps(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
+// readAppBody reads a package.json body into the core's typed input.
+func readAppBody(w http.ResponseWriter, r *http.Request) (paas.AppSpec, error) {
+	raw, err := api.ReadBody(w, r, api.MaxJSONBody)
 	if err != nil {
-		return err
+		return paas.AppSpec{}, err
 	}
-	apps, err := f.p.Store.Apps(owner)
+	var fields map[string]json.RawMessage
+	if err := api.Unmarshal(raw, &fields); err != nil {
+		return paas.AppSpec{}, paas.BadRequest("body must be a JSON object (package.json)")
+	}
+	var b appBody
+	if err := api.Unmarshal(raw, &b); err != nil {
+		return paas.AppSpec{}, paas.BadRequest("invalid package.json: %s", err.Error())
+	}
+	spec := paas.AppSpec{Name: b.Name, Units: b.Drones, MaxUnits: b.MaxDrones, MemoryMB: b.Memory, CPUs: b.CPUs,
+		Metadata: map[string]json.RawMessage{}}
+	if b.Subdomain != "" {
+		spec.Subdomain = &b.Subdomain
+	}
+	if _, ok := fields["env"]; ok {
+		spec.Env = &b.Env
+	}
+	for k, v := range fields {
+		if !platformFields[k] {
+			spec.Metadata[k] = v
+		}
+	}
+	return spec, nil
+}
+
+func (f *Face) listApps(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	apps, err := f.p.Apps(r.Context(), pr, ps.ByName("user"))
 	if err != nil {
 		return err
 	}
 	out := make([]any, 0, len(apps))
 	for _, a := range apps {
-		v, err := f.appView(a)
+		v, err := f.appView(r.Context(), pr, a)
 		if err != nil {
 			return err
 		}
@@ -110,8 +138,8 @@ func (f *Face) listApps(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	return nil
 }
 
-func (f *Face) writeApp(w http.ResponseWriter, status int, a paas.App) error {
-	v, err := f.appView(a)
+func (f *Face) writeApp(w http.ResponseWriter, r *http.Request, pr *paas.Principal, status int, a paas.App) error {
+	v, err := f.appView(r.Context(), pr, a)
 	if err != nil {
 		return err
 	}
@@ -119,66 +147,55 @@ func (f *Face) writeApp(w http.ResponseWriter, status int, a paas.App) error {
 	return nil
 }
 
-func (f *Face) getApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	a, err := f.app(r, ps)
+func (f *Face) getApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	a, err := f.p.App(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 	if err != nil {
 		return err
 	}
-	return f.writeApp(w, http.StatusOK, a)
+	return f.writeApp(w, r, pr, http.StatusOK, a)
 }
 
-func (f *Face) createApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
+// createApp serves POST /apps/:u/:app and POST /apps/:u (name in the body).
+func (f *Face) createApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	spec, err := readAppBody(w, r)
 	if err != nil {
 		return err
 	}
-	raw, err := api.ReadBody(w, r, api.MaxJSONBody)
+	if name := ps.ByName("app"); name != "" {
+		if spec.Name != "" && spec.Name != name {
+			return paas.BadRequest("package.json name %q does not match the app name %q in the URL", spec.Name, name)
+		}
+		spec.Name = name
+	}
+	a, err := f.p.CreateApp(r.Context(), pr, ps.ByName("user"), spec)
 	if err != nil {
 		return err
 	}
-	a, err := f.p.CreateApp(owner, ps.ByName("app"), raw)
-	if err != nil {
-		return err
-	}
-	return f.writeApp(w, http.StatusCreated, a)
+	return f.writeApp(w, r, pr, http.StatusCreated, a)
 }
 
 // updateApp serves PUT /apps/:u/:app and PUT /apps/:u (name in the body).
-func (f *Face) updateApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	raw, err := api.ReadBody(w, r, api.MaxJSONBody)
+func (f *Face) updateApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	spec, err := readAppBody(w, r)
 	if err != nil {
 		return err
 	}
 	name := ps.ByName("app")
 	if name == "" {
-		var body struct {
-			Name string `json:"name"`
-		}
-		if err := api.Unmarshal(raw, &body); err != nil {
-			return err
-		}
-		if body.Name == "" {
+		if spec.Name == "" {
 			return paas.BadRequest("package.json must have a name")
 		}
-		name = body.Name
+		name = spec.Name
 	}
-	a, err := f.p.UpdateApp(owner, name, raw)
+	a, err := f.p.UpdateApp(r.Context(), pr, ps.ByName("user"), name, spec)
 	if err != nil {
 		return err
 	}
-	return f.writeApp(w, http.StatusOK, a)
+	return f.writeApp(w, r, pr, http.StatusOK, a)
 }
 
-func (f *Face) deleteApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	a, err := f.p.DeleteApp(r.Context(), owner, ps.ByName("app"))
+func (f *Face) deleteApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	a, err := f.p.DeleteApp(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 	if err != nil {
 		return err
 	}
@@ -186,18 +203,14 @@ func (f *Face) deleteApp(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	return nil
 }
 
-func (f *Face) appAvailable(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) appAvailable(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	var body struct {
 		Subdomain string `json:"subdomain"`
 	}
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	ok, err := f.p.AppAvailable(owner, ps.ByName("app"), body.Subdomain)
+	ok, err := f.p.AppAvailable(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), body.Subdomain)
 	if err != nil {
 		return err
 	}
@@ -206,35 +219,27 @@ func (f *Face) appAvailable(w http.ResponseWriter, r *http.Request, ps httproute
 }
 
 // appAction serves POST /apps/:u/:app/<action>: start, stop and restart.
-func (f *Face) appAction(action func(p *paas.Platform, ctx context.Context, owner, name string) (paas.App, error)) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-		_, owner, err := f.principal(r, ps)
+func (f *Face) appAction(action func(p *platform.Platform, ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error)) api.AuthedFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+		a, err := action(f.p, r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 		if err != nil {
 			return err
 		}
-		a, err := action(f.p, r.Context(), owner, ps.ByName("app"))
-		if err != nil {
-			return err
-		}
-		return f.writeApp(w, http.StatusOK, a)
+		return f.writeApp(w, r, pr, http.StatusOK, a)
 	}
 }
 
-func (f *Face) getCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	a, err := f.app(r, ps)
+func (f *Face) getCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	a, err := f.p.App(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, f.cloud(a))
+	api.WriteJSON(w, http.StatusOK, cloud(a))
 	return nil
 }
 
 // setCloud scales: [{"drones":N, "provider":…, "datacenter":…}].
-func (f *Face) setCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) setCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	raw, err := api.ReadBody(w, r, api.MaxJSONBody)
 	if err != nil {
 		return err
@@ -259,10 +264,10 @@ func (f *Face) setCloud(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if (s.Provider != "" && s.Provider != provider) || (s.Datacenter != "" && s.Datacenter != datacenter) {
 		return paas.BadRequest("unknown provider/datacenter %q/%q: this server offers %s/%s", s.Provider, s.Datacenter, provider, datacenter)
 	}
-	a, err := f.p.SetDrones(r.Context(), owner, ps.ByName("app"), *s.Drones)
+	a, err := f.p.ScaleApp(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), *s.Drones)
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, f.cloud(a))
+	api.WriteJSON(w, http.StatusOK, cloud(a))
 	return nil
 }

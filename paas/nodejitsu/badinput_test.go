@@ -23,12 +23,81 @@ func gzipped(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// tarOf starts an uncompressed tar of entries, left open for more.
+func tarOf(t *testing.T, entries ...paastest.TarEntry) (*bytes.Buffer, *tar.Writer) {
+	t.Helper()
+	raw := &bytes.Buffer{}
+	tw := tar.NewWriter(raw)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e.Name, Mode: 0o644, Size: int64(len(e.Body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.Body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return raw, tw
+}
+
+// oversized is a .tgz of entries followed by the header of a file of size
+// bytes, and none of its content.
+func oversized(t *testing.T, size int64, entries ...paastest.TarEntry) []byte {
+	t.Helper()
+	raw, tw := tarOf(t, entries...)
+	if err := tw.WriteHeader(&tar.Header{Name: "big.bin", Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	// Not closed: the writer would insist on the missing content.
+	return gzipped(t, raw.Bytes())
+}
+
+// manyFiles is a .tgz of entries and then n empty files. Their headers are
+// stamped from one template: the tar and gzip writers would take seconds
+// for the default limit's files under the race detector.
+func manyFiles(t *testing.T, n int, entries ...paastest.TarEntry) []byte {
+	t.Helper()
+	raw, tw := tarOf(t, entries...)
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const name = "f/00000000.js"
+	var tmpl bytes.Buffer
+	tt := tar.NewWriter(&tmpl)
+	if err := tt.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	block := tmpl.Bytes()[:512]
+	for i := range n {
+		copy(block, fmt.Sprintf("f/%08d.js", i))
+		copy(block[148:156], "        ")
+		sum := 0
+		for _, c := range block {
+			sum += int(c)
+		}
+		copy(block[148:156], fmt.Sprintf("%06o\x00 ", sum))
+		raw.Write(block)
+	}
+	raw.Write(make([]byte, 1024)) // the end-of-archive marker
+	var buf bytes.Buffer
+	gz, err := gzip.NewWriterLevel(&buf, gzip.NoCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz.Write(raw.Bytes())
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // TestBadSnapshotUploads: every bad archive gets its 4xx and stores nothing:
 // no snapshot, and none of its files' contents.
 func TestBadSnapshotUploads(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *paas.Config) { c.Archive = paas.ArchiveLimits{MaxFiles: 5, MaxBytes: 4096} })
-	u := h.newUser(t, "dev")
+	// paastest.Config sets no archive limits, so these are the defaults.
+	lim := paas.DefaultArchiveLimits
+	h := newHarness(t)
+	u := h.NewUser(t, "dev")
 	h.createApp(t, "dev", "app")
 	h.uploadSnapshot(t, "dev", "app", "0.0.1")
 
@@ -91,14 +160,14 @@ func TestBadSnapshotUploads(t *testing.T) {
 			return appTgz(t, map[string]string{"package.json": `{"name":"app","main":"lib/app.js"}`, "index.js": m})
 		}, 400},
 		{"too many files", "1.0.0", func(m string) []byte {
-			files := map[string]string{"package.json": goodPkg, "server.js": m}
-			for i := range 5 {
-				files[fmt.Sprintf("f%d.js", i)] = fmt.Sprintf("%d%s", i, m)
-			}
-			return appTgz(t, files)
+			return manyFiles(t, lim.MaxFiles-1,
+				paastest.TarEntry{Name: "package.json", Body: goodPkg}, paastest.TarEntry{Name: "server.js", Body: m})
 		}, 413},
 		{"too many bytes", "1.0.0", func(m string) []byte {
-			return appTgz(t, map[string]string{"package.json": goodPkg, "server.js": m + strings.Repeat(" ", 5000)})
+			// The entry that goes over is refused by its header, before
+			// its content is read, so the archive need not carry it.
+			return oversized(t, lim.MaxBytes+1-int64(len(goodPkg)+len(m)),
+				paastest.TarEntry{Name: "package.json", Body: goodPkg}, paastest.TarEntry{Name: "server.js", Body: m})
 		}, 413},
 		{"snapshot id taken", "0.0.1", func(m string) []byte {
 			return appTgz(t, map[string]string{"package.json": goodPkg, "server.js": m})
@@ -114,13 +183,13 @@ func TestBadSnapshotUploads(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			marker := fmt.Sprintf("// unique marker %d %s\n", i, c.name)
-			before, err := h.store.Snapshots("dev", "app")
+			before, err := h.Store.Snapshots("dev", "app")
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := h.do(t, "POST", "/apps/dev/app/snapshots/"+c.id, u.basic(), c.archive(marker))
+			r := h.do(t, "POST", "/apps/dev/app/snapshots/"+c.id, u.Basic(), c.archive(marker))
 			want(t, r, c.want)
-			after, err := h.store.Snapshots("dev", "app")
+			after, err := h.Store.Snapshots("dev", "app")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +197,7 @@ func TestBadSnapshotUploads(t *testing.T) {
 				t.Errorf("snapshots %d → %d", len(before), len(after))
 			}
 			for _, content := range []string{marker, "x" + marker} {
-				if _, err := h.store.Blob(sha1Hex(content)); !paas.IsNotFound(err) {
+				if _, err := h.Store.Blob(sha1Hex(content)); !paas.IsNotFound(err) {
 					t.Errorf("content of the refused archive was stored (err %v)", err)
 				}
 			}
@@ -137,17 +206,17 @@ func TestBadSnapshotUploads(t *testing.T) {
 
 	// The same checks hold on an app that does not exist (404) and for a
 	// caller who does not own the app (403): nothing is stored.
-	other := h.newUser(t, "other")
+	other := h.NewUser(t, "other")
 	marker := "// marker for the refused callers\n"
 	archive := appTgz(t, map[string]string{"package.json": goodPkg, "server.js": marker})
-	want(t, h.do(t, "POST", "/apps/dev/nosuchapp/snapshots/1.0.0", u.basic(), archive), 404)
-	want(t, h.do(t, "POST", "/apps/dev/app/snapshots/1.0.0", other.basic(), archive), 403)
-	if _, err := h.store.Blob(sha1Hex(marker)); !paas.IsNotFound(err) {
+	want(t, h.do(t, "POST", "/apps/dev/nosuchapp/snapshots/1.0.0", u.Basic(), archive), 404)
+	want(t, h.do(t, "POST", "/apps/dev/app/snapshots/1.0.0", other.Basic(), archive), 403)
+	if _, err := h.Store.Blob(sha1Hex(marker)); !paas.IsNotFound(err) {
 		t.Errorf("content of a refused upload was stored (err %v)", err)
 	}
 
 	// A good archive still goes through after all that.
-	want(t, h.do(t, "POST", "/apps/dev/app/snapshots/1.0.0", u.basic(), archive), 201)
+	want(t, h.do(t, "POST", "/apps/dev/app/snapshots/1.0.0", u.Basic(), archive), 201)
 }
 
 // TestBadJSON: malformed, mistyped and invalid bodies get a 400 (or 413 over
@@ -155,9 +224,9 @@ func TestBadSnapshotUploads(t *testing.T) {
 func TestBadJSON(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	u := h.newUser(t, "dev")
+	u := h.NewUser(t, "dev")
 	h.createApp(t, "dev", "app")
-	if _, err := h.p.UpdateApp("dev", "app", []byte(`{"env":{"KEEP":"me"}}`)); err != nil {
+	if _, err := h.UpdateApp(t.Context(), h.asAdmin, "dev", "app", paas.AppSpec{Env: &map[string]string{"KEEP": "me"}}); err != nil {
 		t.Fatal(err)
 	}
 	huge := `{"name":"big","description":"` + strings.Repeat("x", 1<<20) + `"}`
@@ -224,27 +293,27 @@ func TestBadJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := h.digest(t, "dev")
-			apps, _ := h.store.AllApps()
+			before := h.Digest(t, "dev")
+			apps, _ := h.Store.AllApps()
 			var body any
 			if c.body != "" {
 				body = c.body
 			}
-			r := h.do(t, c.method, c.path, u.basic(), body)
+			r := h.do(t, c.method, c.path, u.Basic(), body)
 			want(t, r, c.want)
-			if after := h.digest(t, "dev"); after != before {
+			if after := h.Digest(t, "dev"); after != before {
 				t.Errorf("a refused request changed data:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
-			if after, _ := h.store.AllApps(); len(after) != len(apps) {
+			if after, _ := h.Store.AllApps(); len(after) != len(apps) {
 				t.Errorf("apps %d → %d", len(apps), len(after))
 			}
 		})
 	}
-	a, err := h.store.App("dev", "app")
+	a, err := h.Store.App("dev", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Env["KEEP"] != "me" || len(a.Env) != 1 || a.Drones != 1 {
-		t.Errorf("app changed: env %v drones %d", a.Env, a.Drones)
+	if a.Env["KEEP"] != "me" || len(a.Env) != 1 || a.Units != 1 {
+		t.Errorf("app changed: env %v units %d", a.Env, a.Units)
 	}
 }

@@ -14,29 +14,16 @@ func databaseView(d paas.Database) map[string]any {
 		"message": d.Message, "ctime": d.Created.UnixMilli()}
 }
 
-func (f *Face) listDatabases(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
+func (f *Face) listDatabases(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	dbs, err := f.p.Databases(r.Context(), pr, ps.ByName("user"))
 	if err != nil {
 		return err
 	}
-	dbs, err := f.p.Store.Databases(owner)
-	if err != nil {
-		return err
-	}
-	out := make([]any, 0, len(dbs))
-	for _, d := range dbs {
-		out = append(out, databaseView(d))
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"databases": out})
-	return nil
+	return writeList(w, "databases", dbs, databaseView)
 }
 
-func (f *Face) getDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	d, err := f.p.Store.Database(owner, ps.ByName("db"))
+func (f *Face) getDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	d, err := f.p.Database(r.Context(), pr, ps.ByName("user"), ps.ByName("db"))
 	if err != nil {
 		return err
 	}
@@ -44,22 +31,14 @@ func (f *Face) getDatabase(w http.ResponseWriter, r *http.Request, ps httprouter
 	return nil
 }
 
-func (f *Face) createDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) createDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	var body struct {
 		Type string `json:"type"`
 	}
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if err := paas.ValidateDatabase(ps.ByName("db"), body.Type); err != nil {
-		return err
-	}
-	d, err := f.p.Store.CreateDatabase(paas.Database{Owner: owner, Name: ps.ByName("db"), Type: body.Type,
-		Status: paas.DatabaseStatusPending, Message: paas.DatabasePendingMessage})
+	d, err := f.p.CreateDatabase(r.Context(), pr, ps.ByName("user"), ps.ByName("db"), body.Type)
 	if err != nil {
 		return err
 	}
@@ -67,12 +46,8 @@ func (f *Face) createDatabase(w http.ResponseWriter, r *http.Request, ps httprou
 	return nil
 }
 
-func (f *Face) deleteDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	d, err := f.p.Store.DeleteDatabase(owner, ps.ByName("db"))
+func (f *Face) deleteDatabase(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	d, err := f.p.DeleteDatabase(r.Context(), pr, ps.ByName("user"), ps.ByName("db"))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -60,8 +61,8 @@ func fetch(t *testing.T, addr string) string {
 func TestJitsuDeployCycle(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	u := h.newUser(t, "dev")
-	c := u.basic()
+	u := h.NewUser(t, "dev")
+	c := u.Basic()
 	files := helloFiles("hello", "0.0.1")
 	pkg := map[string]any{"name": "hello", "version": "0.0.1", "subdomain": "hello", "scripts": map[string]string{"start": "node server.js"}}
 
@@ -71,7 +72,7 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "POST", "/apps/dev/hello/available", c, pkg)
 	want(t, r, 200)
 	if r.obj(t)["available"] != true {
-		t.Fatalf("available = %s", r.body)
+		t.Fatalf("available = %s", r.Body)
 	}
 	r = h.do(t, "POST", "/apps/dev/hello", c, pkg)
 	want(t, r, 201)
@@ -87,7 +88,19 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "POST", "/apps/dev/hello/available", c, pkg)
 	want(t, r, 200)
 	if r.obj(t)["available"] != false {
-		t.Fatalf("available after create = %s", r.body)
+		t.Fatalf("available after create = %s", r.Body)
+	}
+	// App names are unique platform-wide: nobody else gets "hello" now.
+	other := h.NewUser(t, "other")
+	r = h.do(t, "POST", "/apps/other/hello/available", other.Basic(), map[string]string{"subdomain": "hello-other"})
+	want(t, r, 200)
+	if r.obj(t)["available"] != false {
+		t.Errorf("a name taken by another owner is available: %s", r.Body)
+	}
+	r = h.do(t, "POST", "/apps/other/hello", other.Basic(), map[string]string{"subdomain": "hello-other"})
+	want(t, r, 409)
+	if msg := r.errMessage(t); !strings.Contains(msg, `"hello" is taken`) {
+		t.Errorf("message = %q", msg)
 	}
 
 	// Upload the snapshot as the CLI does: raw .tgz, octet-stream, Content-Length.
@@ -96,41 +109,41 @@ func TestJitsuDeployCycle(t *testing.T) {
 	want(t, r, 201)
 	snap := r.obj(t)["snapshot"].(map[string]any)
 	if snap["id"] != "0.0.1" || snap["filename"] != "hello-0.0.1.tgz" || snap["ctime"] == nil || snap["size"] != float64(len(archive)) {
-		t.Errorf("upload answer %s", r.body)
+		t.Errorf("upload answer %s", r.Body)
 	}
 
 	// PUT the app with env, then activate.
 	r = h.do(t, "PUT", "/apps/dev/hello", c, map[string]any{"env": map[string]string{"GREETING": "hi", "NODE_ENV": "production"}})
 	want(t, r, 200)
 	if get(r.obj(t), "app", "env", "GREETING") != "hi" {
-		t.Errorf("env after PUT: %s", r.body)
+		t.Errorf("env after PUT: %s", r.Body)
 	}
 	r = h.do(t, "POST", "/apps/dev/hello/snapshots/0.0.1/activate", c, "{}")
 	want(t, r, 200)
 	if get(r.obj(t), "app", "snapshot") != "0.0.1" {
-		t.Errorf("activate answer %s", r.body)
+		t.Errorf("activate answer %s", r.Body)
 	}
 
 	// Cloud-routed start: endpoints and cloud first.
 	r = h.do(t, "GET", "/endpoints", c, nil)
 	want(t, r, 200)
 	endpoint, _ := get(r.obj(t), "endpoints", "selfhost", "local").(string)
-	if endpoint != h.srv.URL {
-		t.Fatalf("endpoints = %s, want %s", r.body, h.srv.URL)
+	if endpoint != h.Server.URL {
+		t.Fatalf("endpoints = %s, want %s", r.Body, h.Server.URL)
 	}
 	r = h.do(t, "GET", "/apps/dev/hello/cloud", c, nil)
 	want(t, r, 200)
 	cl := r.arr(t)
 	if len(cl) != 1 || get(cl[0], "provider") != "selfhost" || get(cl[0], "datacenter") != "local" || get(cl[0], "drones") != 1.0 {
-		t.Fatalf("cloud = %s", r.body)
+		t.Fatalf("cloud = %s", r.Body)
 	}
 	r = h.do(t, "POST", "/apps/dev/hello/start", c, "{}")
 	want(t, r, 200)
 	m := r.obj(t)
 	if get(m, "app", "state") != "started" || get(m, "app", "running", "filename") != "hello-0.0.1.tgz" {
-		t.Fatalf("start answer %s", r.body)
+		t.Fatalf("start answer %s", r.Body)
 	}
-	backends := h.p.Deployer.Backends("dev/hello")
+	backends := h.Deployer.Backends("dev/hello")
 	if len(backends) != 1 {
 		t.Fatalf("backends = %v", backends)
 	}
@@ -141,24 +154,24 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "GET", "/apps/dev/hello", c, nil)
 	want(t, r, 200)
 	if get(r.obj(t), "app", "running", "snapshot") != "0.0.1" || get(r.obj(t), "app", "state") != "started" {
-		t.Errorf("app while running: %s", r.body)
+		t.Errorf("app while running: %s", r.Body)
 	}
 	r = h.do(t, "GET", "/apps/dev", c, nil)
 	want(t, r, 200)
 	if l := isList(t, r, "apps"); len(l) != 1 || get(l[0], "name") != "hello" {
-		t.Errorf("apps = %s", r.body)
+		t.Errorf("apps = %s", r.Body)
 	}
 
 	// Stop.
 	r = h.do(t, "POST", "/apps/dev/hello/stop", c, "{}")
 	want(t, r, 200)
 	if get(r.obj(t), "app", "state") != "stopped" || get(r.obj(t), "app", "running") != nil {
-		t.Errorf("stop answer %s", r.body)
+		t.Errorf("stop answer %s", r.Body)
 	}
-	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 0 {
+	if b := h.Deployer.Backends("dev/hello"); len(b) != 0 {
 		t.Errorf("backends after stop = %v", b)
 	}
-	if units, _ := h.fake.Units(t.Context()); len(units) != 0 {
+	if units, _ := h.Fake.Units(t.Context()); len(units) != 0 {
 		t.Errorf("units after stop = %v", units)
 	}
 
@@ -174,10 +187,10 @@ func TestJitsuDeployCycle(t *testing.T) {
 	// Download the archive and compare the files.
 	r = h.do(t, "GET", "/apps/dev/hello/snapshots/0.0.1.tgz", c, nil)
 	want(t, r, 200)
-	if ct := r.header.Get("Content-Type"); ct != "application/octet-stream" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		t.Errorf("download Content-Type = %q", ct)
 	}
-	got := untgz(t, r.body)
+	got := untgz(t, r.Body)
 	if len(got) != len(files) {
 		t.Errorf("download has %d files, want %d: %v", len(got), len(files), got)
 	}
@@ -192,7 +205,7 @@ func TestJitsuDeployCycle(t *testing.T) {
 	want(t, r, 200)
 	fl, _ := get(r.obj(t), "snapshot", "files").([]any)
 	if len(fl) != len(files) {
-		t.Fatalf("snapshot files = %s", r.body)
+		t.Fatalf("snapshot files = %s", r.Body)
 	}
 	for _, x := range fl {
 		name, _ := get(x, "file").(string)
@@ -208,7 +221,7 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "GET", "/apps/dev/hello/snapshots", c, nil)
 	want(t, r, 200)
 	if l := isList(t, r, "snapshots"); len(l) != 1 || get(l[0], "id") != "0.0.1" || get(l[0], "filename") != "hello-0.0.1.tgz" || get(l[0], "ctime") == nil {
-		t.Errorf("snapshots = %s", r.body)
+		t.Errorf("snapshots = %s", r.Body)
 	}
 
 	// The active snapshot cannot be deleted; another one can.
@@ -219,10 +232,10 @@ func TestJitsuDeployCycle(t *testing.T) {
 	want(t, r, 201)
 	r = h.do(t, "DELETE", "/apps/dev/hello/snapshots/0.0.2", c, nil)
 	want(t, r, 200)
-	if _, err := h.store.Blob(sha1Hex(files2["server.js"])); !paas.IsNotFound(err) {
+	if _, err := h.Store.Blob(sha1Hex(files2["server.js"])); !paas.IsNotFound(err) {
 		t.Errorf("blob of the deleted snapshot is still stored: %v", err)
 	}
-	if _, err := h.store.Blob(sha1Hex(files["server.js"])); err != nil {
+	if _, err := h.Store.Blob(sha1Hex(files["server.js"])); err != nil {
 		t.Errorf("blob of the active snapshot: %v", err)
 	}
 
@@ -230,14 +243,14 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "POST", "/apps/dev/hello/cloud", c, []map[string]any{{"drones": 2}})
 	want(t, r, 200)
 	if cl := r.arr(t); len(cl) != 1 || get(cl[0], "drones") != 2.0 {
-		t.Fatalf("scale answer %s", r.body)
+		t.Fatalf("scale answer %s", r.Body)
 	}
 	r = h.do(t, "POST", "/apps/dev/hello/start", c, "{}")
 	want(t, r, 200)
 	if get(r.obj(t), "app", "drones") != 2.0 {
-		t.Errorf("drones after scale = %s", r.body)
+		t.Errorf("drones after scale = %s", r.Body)
 	}
-	backends = h.p.Deployer.Backends("dev/hello")
+	backends = h.Deployer.Backends("dev/hello")
 	if len(backends) != 2 {
 		t.Fatalf("backends after scale = %v", backends)
 	}
@@ -249,12 +262,12 @@ func TestJitsuDeployCycle(t *testing.T) {
 	// Scaling a started app redeploys it with the new count.
 	r = h.do(t, "POST", "/apps/dev/hello/cloud", c, map[string]any{"drones": 3})
 	want(t, r, 200)
-	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 3 {
+	if b := h.Deployer.Backends("dev/hello"); len(b) != 3 {
 		t.Errorf("backends after scaling a started app = %v", b)
 	}
 	r = h.do(t, "POST", "/apps/dev/hello/restart", c, "{}")
 	want(t, r, 200)
-	if b := h.p.Deployer.Backends("dev/hello"); len(b) != 3 {
+	if b := h.Deployer.Backends("dev/hello"); len(b) != 3 {
 		t.Errorf("backends after restart = %v", b)
 	}
 
@@ -263,17 +276,17 @@ func TestJitsuDeployCycle(t *testing.T) {
 	want(t, r, 200)
 	r = h.do(t, "GET", "/apps/dev/hello", c, nil)
 	want(t, r, 404)
-	if units, _ := h.fake.Units(t.Context()); len(units) != 0 {
+	if units, _ := h.Fake.Units(t.Context()); len(units) != 0 {
 		t.Errorf("units after delete = %v", units)
 	}
-	if images, _ := h.fake.Images(t.Context()); len(images) != 0 {
+	if images, _ := h.Fake.Images(t.Context()); len(images) != 0 {
 		t.Errorf("images after delete = %v", images)
 	}
-	if snaps, _ := h.store.Snapshots("dev", "hello"); len(snaps) != 0 {
+	if snaps, _ := h.Store.Snapshots("dev", "hello"); len(snaps) != 0 {
 		t.Errorf("snapshots after delete = %v", snaps)
 	}
 	for name, content := range files {
-		if _, err := h.store.Blob(sha1Hex(content)); !paas.IsNotFound(err) {
+		if _, err := h.Store.Blob(sha1Hex(content)); !paas.IsNotFound(err) {
 			t.Errorf("blob of %s still stored after delete: %v", name, err)
 		}
 	}
@@ -281,7 +294,7 @@ func TestJitsuDeployCycle(t *testing.T) {
 	r = h.do(t, "POST", "/apps/dev/hello/available", c, map[string]string{"subdomain": "hello"})
 	want(t, r, 200)
 	if r.obj(t)["available"] != true {
-		t.Errorf("available after delete = %s", r.body)
+		t.Errorf("available after delete = %s", r.Body)
 	}
 }
 
@@ -289,37 +302,38 @@ func TestJitsuDeployCycle(t *testing.T) {
 // with the app left stopped, and a running release survives a bad new one.
 func TestStartFailures(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *paas.Config) { c.HealthTimeout = 2 * time.Second })
-	u := h.newUser(t, "dev")
-	c := u.basic()
-	h.createApp(t, "dev", "app")
-	h.uploadSnapshot(t, "dev", "app", "good")
-	h.uploadSnapshot(t, "dev", "app", "broken")
-	h.uploadSnapshot(t, "dev", "app", "silent")
-	h.fake.BuildError = func(spec runtimeBuildSpec) error {
+	fake := runtime.NewFake()
+	fake.BuildError = func(spec runtime.BuildSpec) error {
 		if spec.Snapshot == "broken" {
 			return errors.New("npm install failed")
 		}
 		return nil
 	}
-	h.fake.Healthy = func(spec runtimeUnitSpec) bool { return spec.Snapshot != "silent" }
+	fake.Healthy = func(spec runtime.UnitSpec) bool { return spec.Snapshot != "silent" }
+	h := newHarness(t, paastest.Config{Fake: fake, HealthTimeout: 2 * time.Second})
+	u := h.NewUser(t, "dev")
+	c := u.Basic()
+	h.createApp(t, "dev", "app")
+	h.uploadSnapshot(t, "dev", "app", "good")
+	h.uploadSnapshot(t, "dev", "app", "broken")
+	h.uploadSnapshot(t, "dev", "app", "silent")
 
 	r := h.do(t, "POST", "/apps/dev/app/snapshots/good/activate", c, "{}")
 	want(t, r, 200)
 	r = h.do(t, "POST", "/apps/dev/app/start", c, "{}")
 	want(t, r, 200)
-	before := h.p.Deployer.Backends("dev/app")
+	before := h.Deployer.Backends("dev/app")
 	for _, bad := range []string{"broken", "silent"} {
 		r = h.do(t, "POST", "/apps/dev/app/snapshots/"+bad+"/activate", c, "{}")
 		want(t, r, 400)
-		a, err := h.store.App("dev", "app")
+		a, err := h.Store.App("dev", "app")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a.Snapshot != "good" || a.State != paas.AppStarted {
 			t.Errorf("after failed activation of %s: snapshot %q state %q", bad, a.Snapshot, a.State)
 		}
-		after := h.p.Deployer.Backends("dev/app")
+		after := h.Deployer.Backends("dev/app")
 		if len(after) != 1 || after[0] != before[0] {
 			t.Errorf("serving units changed: %v → %v", before, after)
 		}
@@ -327,13 +341,8 @@ func TestStartFailures(t *testing.T) {
 			t.Errorf("old release answers %q", got)
 		}
 	}
-	units, _ := h.fake.Units(t.Context())
+	units, _ := h.Fake.Units(t.Context())
 	if len(units) != 1 {
 		t.Errorf("units after failed deploys = %v", units)
 	}
 }
-
-type (
-	runtimeBuildSpec = runtime.BuildSpec
-	runtimeUnitSpec  = runtime.UnitSpec
-)

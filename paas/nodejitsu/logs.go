@@ -43,10 +43,10 @@ func parseLogQuery(w http.ResponseWriter, r *http.Request, ps httprouter.Params)
 		q.Rows = json.RawMessage(strconv.Quote(a))
 	}
 	now := time.Now().UTC()
-	if from, err = paas.ParseLogTime(q.From, now, now.AddDate(-3, 0, 0)); err != nil {
+	if from, err = parseLogTime(q.From, now, now.AddDate(-3, 0, 0)); err != nil {
 		return
 	}
-	if until, err = paas.ParseLogTime(q.Until, now, now); err != nil {
+	if until, err = parseLogTime(q.Until, now, now); err != nil {
 		return
 	}
 	rows = defaultLogRows
@@ -68,8 +68,8 @@ func logLineView(appName string, e paas.LogEntry) map[string]any {
 	msg := strings.ReplaceAll(e.Text, ",", "‚") // the CLI splits text on commas
 	return map[string]any{
 		"timestamp": e.Time.Format(time.RFC3339Nano),
-		"text":      fmt.Sprintf("level=%s,app=%s,message=%s", e.Level(), appName, msg),
-		"json": map[string]any{"app": appName, "level": e.Level(), "message": e.Text, "source": e.Source,
+		"text":      fmt.Sprintf("level=%s,app=%s,message=%s", logLevel(e), appName, msg),
+		"json": map[string]any{"app": appName, "level": logLevel(e), "message": e.Text, "source": e.Source,
 			"unit": e.Unit, "stream": e.Stream},
 	}
 }
@@ -82,40 +82,40 @@ func logData(appName string, entries []paas.LogEntry) map[string]any {
 	return map[string]any{"data": data, "numFound": len(data)}
 }
 
-func (f *Face) appLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	a, err := f.app(r, ps)
-	if err != nil {
-		return err
+// logLevel is the level the face reports: stderr is an error.
+func logLevel(e paas.LogEntry) string {
+	if e.Stream == "stderr" {
+		return "error"
 	}
+	return "info"
+}
+
+func (f *Face) appLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	from, until, rows, err := parseLogQuery(w, r, ps)
 	if err != nil {
 		return err
 	}
-	entries, err := f.p.AppLogs(a.Key(), from, until, rows)
+	entries, err := f.p.AppLogs(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), from, until, rows)
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, logData(a.Name, entries))
+	api.WriteJSON(w, http.StatusOK, logData(ps.ByName("app"), entries))
 	return nil
 }
 
 // userLogs answers {"<app>": {"data": […]}, …} for every app of the user.
-func (f *Face) userLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) userLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	from, until, rows, err := parseLogQuery(w, r, ps)
 	if err != nil {
 		return err
 	}
-	apps, err := f.p.Store.Apps(owner)
+	apps, err := f.p.Apps(r.Context(), pr, ps.ByName("user"))
 	if err != nil {
 		return err
 	}
 	out := map[string]any{}
 	for _, a := range apps {
-		entries, err := f.p.AppLogs(a.Key(), from, until, rows)
+		entries, err := f.p.AppLogs(r.Context(), pr, a.Owner, a.Name, from, until, rows)
 		if err != nil {
 			return err
 		}
@@ -128,8 +128,8 @@ func (f *Face) userLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 // streamLogs serves GET /apps/:u/:app/logs: the last rows lines, and with
 // follow=1 every new line as it is stored, as newline-delimited JSON or, when
 // the client accepts text/event-stream, as server-sent events.
-func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	a, err := f.app(r, ps)
+func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	a, err := f.p.App(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 		}
 		return nil
 	}
-	entries, cursor, err := f.p.Store.TailLogs(a.Key(), nil, rows)
+	entries, cursor, err := f.p.TailLogs(r.Context(), pr, a.Owner, a.Name, nil, rows)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 		case <-stopping:
 			return nil
 		case <-tick.C:
-			entries, cursor, err = f.p.Store.TailLogs(a.Key(), cursor, maxLogRows)
+			entries, cursor, err = f.p.TailLogs(r.Context(), pr, a.Owner, a.Name, cursor, maxLogRows)
 			if err != nil {
 				return nil // headers are sent; end the stream
 			}

@@ -14,7 +14,7 @@ func logEntries(t *testing.T, r resp) []any {
 	t.Helper()
 	l, ok := r.obj(t)["data"].([]any)
 	if !ok {
-		t.Fatalf("no data list: %s", r.body)
+		t.Fatalf("no data list: %s", r.Body)
 	}
 	return l
 }
@@ -22,8 +22,8 @@ func logEntries(t *testing.T, r resp) []any {
 func TestLogs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	u := h.newUser(t, "dev")
-	c := u.basic()
+	u := h.NewUser(t, "dev")
+	c := u.Basic()
 	h.createApp(t, "dev", "app1")
 	h.createApp(t, "dev", "app2")
 	now := time.Now().UTC()
@@ -32,7 +32,7 @@ func TestLogs(t *testing.T) {
 		{Time: now.Add(-2 * time.Hour), Source: "app", Stream: "stderr", Text: "middle, with a comma"},
 		{Time: now.Add(-1 * time.Hour), Source: "platform", Stream: "stdout", Text: "newest"},
 	}
-	if err := h.store.AppendLogs("dev/app1", entries); err != nil {
+	if err := h.Store.AppendLogs("dev/app1", entries); err != nil {
 		t.Fatal(err)
 	}
 
@@ -41,7 +41,7 @@ func TestLogs(t *testing.T) {
 	want(t, r, 200)
 	data := logEntries(t, r)
 	if len(data) != 2 {
-		t.Fatalf("data = %s", r.body)
+		t.Fatalf("data = %s", r.Body)
 	}
 	for i, e := range entries[1:] {
 		ts, err := time.Parse(time.RFC3339Nano, get(data[i], "timestamp").(string))
@@ -65,7 +65,7 @@ func TestLogs(t *testing.T) {
 	r = h.do(t, "POST", "/logs/dev/app1", c, map[string]any{"from": "NOW-3YEARS", "until": "NOW", "rows": "1"})
 	want(t, r, 200)
 	if d := logEntries(t, r); len(d) != 1 || !strings.Contains(get(d[0], "text").(string), "newest") {
-		t.Errorf("rows=\"1\": %s", r.body)
+		t.Errorf("rows=\"1\": %s", r.Body)
 	}
 
 	// Time windows.
@@ -100,17 +100,17 @@ func TestLogs(t *testing.T) {
 	r = h.do(t, "GET", "/logs/dev/app1/5", c, nil)
 	want(t, r, 200)
 	if d := logEntries(t, r); len(d) != 3 {
-		t.Errorf("GET …/5: %s", r.body)
+		t.Errorf("GET …/5: %s", r.Body)
 	}
 	r = h.do(t, "GET", "/logs/dev/app1/1", c, nil)
 	want(t, r, 200)
 	if d := logEntries(t, r); len(d) != 1 {
-		t.Errorf("GET …/1: %s", r.body)
+		t.Errorf("GET …/1: %s", r.Body)
 	}
 	r = h.do(t, "GET", "/logs/dev/app1?rows=2&from=NOW-1DAY", c, nil)
 	want(t, r, 200)
 	if d := logEntries(t, r); len(d) != 2 {
-		t.Errorf("GET ?rows=2: %s", r.body)
+		t.Errorf("GET ?rows=2: %s", r.Body)
 	}
 
 	// All of a user's logs, keyed by app name.
@@ -118,13 +118,13 @@ func TestLogs(t *testing.T) {
 	want(t, r, 200)
 	m := r.obj(t)
 	if len(m) != 2 {
-		t.Errorf("user logs keys: %s", r.body)
+		t.Errorf("user logs keys: %s", r.Body)
 	}
 	if d, _ := get(m, "app1", "data").([]any); len(d) != 3 {
-		t.Errorf("user logs app1: %s", r.body)
+		t.Errorf("user logs app1: %s", r.Body)
 	}
 	if d, ok := get(m, "app2", "data").([]any); !ok || len(d) != 0 {
-		t.Errorf("user logs app2: %s", r.body)
+		t.Errorf("user logs app2: %s", r.Body)
 	}
 
 	// Bad times are 400s.
@@ -138,12 +138,12 @@ func TestLogs(t *testing.T) {
 	// The streaming endpoint: the last rows as NDJSON.
 	r = h.do(t, "GET", "/apps/dev/app1/logs?rows=3", c, nil)
 	want(t, r, 200)
-	if ct := r.header.Get("Content-Type"); ct != "application/x-ndjson" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-ndjson" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	lines := strings.Split(strings.TrimRight(string(r.body), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(string(r.Body), "\n"), "\n")
 	if len(lines) != 3 {
-		t.Fatalf("NDJSON lines = %q", r.body)
+		t.Fatalf("NDJSON lines = %q", r.Body)
 	}
 	for i, line := range lines {
 		var v map[string]any
@@ -155,13 +155,13 @@ func TestLogs(t *testing.T) {
 		}
 	}
 	r = h.do(t, "GET", "/apps/dev/app1/logs?rows=1", c, nil)
-	if lines := strings.Split(strings.TrimRight(string(r.body), "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "newest") {
-		t.Errorf("rows=1: %q", r.body)
+	if lines := strings.Split(strings.TrimRight(string(r.Body), "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "newest") {
+		t.Errorf("rows=1: %q", r.Body)
 	}
 	r = h.do(t, "GET", "/apps/dev/app2/logs", c, nil)
 	want(t, r, 200)
-	if len(r.body) != 0 {
-		t.Errorf("empty app's stream = %q", r.body)
+	if len(r.Body) != 0 {
+		t.Errorf("empty app's stream = %q", r.Body)
 	}
 }
 
@@ -177,18 +177,18 @@ func shortTexts(s []string) []string {
 func TestLogRetention(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	u := h.newUser(t, "dev")
+	u := h.NewUser(t, "dev")
 	h.createApp(t, "dev", "app")
-	h.store.LogRetention = 5
+	h.Store.LogRetention = 5
 	base := time.Now().UTC().Add(-time.Hour)
 	for i := range 8 {
 		// One call per line and one call with several lines both count.
 		e := paas.LogEntry{Time: base.Add(time.Duration(i) * time.Second), Source: "app", Stream: "stdout", Text: fmt.Sprintf("line%d", i)}
-		if err := h.store.AppendLogs("dev/app", []paas.LogEntry{e}); err != nil {
+		if err := h.Store.AppendLogs("dev/app", []paas.LogEntry{e}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := h.store.Logs("dev/app", time.Unix(0, 0), time.Now(), 100)
+	got, err := h.Store.Logs("dev/app", time.Unix(0, 0), time.Now(), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,30 +203,30 @@ func TestLogRetention(t *testing.T) {
 	for i := range batch {
 		batch[i] = paas.LogEntry{Time: base.Add(time.Duration(100+i) * time.Second), Text: fmt.Sprintf("batch%d", i)}
 	}
-	if err := h.store.AppendLogs("dev/app", batch); err != nil {
+	if err := h.Store.AppendLogs("dev/app", batch); err != nil {
 		t.Fatal(err)
 	}
-	r := h.do(t, "POST", "/logs/dev/app", u.basic(), map[string]any{"rows": 100})
+	r := h.do(t, "POST", "/logs/dev/app", u.Basic(), map[string]any{"rows": 100})
 	want(t, r, 200)
 	d := logEntries(t, r)
 	if len(d) != 5 || get(d[0], "json", "message") != "batch2" || get(d[4], "json", "message") != "batch6" {
-		t.Errorf("after a batch: %s", r.body)
+		t.Errorf("after a batch: %s", r.Body)
 	}
 	// Deleting the app drops its logs; a new app of the same name starts empty.
-	want(t, h.do(t, "DELETE", "/apps/dev/app", u.basic(), nil), 200)
+	want(t, h.do(t, "DELETE", "/apps/dev/app", u.Basic(), nil), 200)
 	h.createApp(t, "dev", "app")
-	r = h.do(t, "POST", "/logs/dev/app", u.basic(), map[string]any{"rows": 100})
+	r = h.do(t, "POST", "/logs/dev/app", u.Basic(), map[string]any{"rows": 100})
 	want(t, r, 200)
 	if d := logEntries(t, r); len(d) != 0 {
-		t.Errorf("new app inherits logs: %s", r.body)
+		t.Errorf("new app inherits logs: %s", r.Body)
 	}
 	// And the retention count restarted too.
 	for i := range 5 {
-		if err := h.store.AppendLogs("dev/app", []paas.LogEntry{{Time: base.Add(time.Duration(i) * time.Second), Text: fmt.Sprintf("new%d", i)}}); err != nil {
+		if err := h.Store.AppendLogs("dev/app", []paas.LogEntry{{Time: base.Add(time.Duration(i) * time.Second), Text: fmt.Sprintf("new%d", i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, _ := h.store.Logs("dev/app", time.Unix(0, 0), time.Now(), 100); len(got) != 5 {
+	if got, _ := h.Store.Logs("dev/app", time.Unix(0, 0), time.Now(), 100); len(got) != 5 {
 		t.Errorf("after re-creation kept %d lines, want 5", len(got))
 	}
 }

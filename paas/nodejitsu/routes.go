@@ -2,23 +2,28 @@
 // as documented and as the nodejitsu-api 0.6 client and the jitsu CLI use it.
 // Every response carries "X-Powered-By: Nodejitsu": the client rejects
 // responses without it.
+//
+// The face only translates: HTTP requests into calls on the platform
+// service, and the service's results into the document's shapes. Who may
+// do what is the service's business. The :user of /apps/:user/…,
+// /databases/:user/… and /logs/:user/… is an owner: a user or a team the
+// caller belongs to.
 package nodejitsu
 
 import (
 	"log/slog"
 	"net/http"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 // Face holds the face's dependencies.
 type Face struct {
-	p    *paas.Platform
-	auth *api.Authenticator
-	a    *api.Adapter
+	p      *platform.Platform
+	auth   *api.Authenticator
+	a      *api.Adapter
+	router *api.Router
 }
 
 // PoweredBy sets the header the nodejitsu-api client requires.
@@ -26,122 +31,103 @@ func PoweredBy(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("X-Powered-By", "Nodejitsu")
 }
 
-// Routes registers every route of the face on r.
-func Routes(r *httprouter.Router, p *paas.Platform, auth *api.Authenticator, log *slog.Logger) *Face {
+// New returns the face; its Handler serves every route below.
+func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *Face {
 	f := &Face{p: p, auth: auth, a: &api.Adapter{Log: log, Before: PoweredBy}}
-	h := f.a.Handle
-
-	r.GET("/auth", h(f.getAuth))
-	r.GET("/endpoints", h(f.getEndpoints))
-
-	// Users. POST /users/email/taken shares its shape with /users/:user/…,
-	// which httprouter cannot tell apart, so it lands on emailTaken with user "email".
-	r.POST("/users/:user", h(f.createUser))
-	r.GET("/users/:user", h(f.getUser))
-	r.PUT("/users/:user", h(f.updateUser))
-	r.DELETE("/users/:user", h(f.deleteUser))
-	r.GET("/users/:user/available", h(f.userAvailable))
-	r.POST("/users/:user/taken", h(f.emailTaken))
-	r.POST("/users/:user/confirm", h(f.confirmUser))
-	r.POST("/users/:user/forgot", h(f.forgotPassword))
-
-	r.GET("/users/:user/tokens", h(f.listTokens))
-	r.POST("/users/:user/tokens", h(f.createToken))
-	r.PUT("/users/:user/tokens", h(f.createToken))
-	r.PUT("/users/:user/tokens/:token", h(f.createToken))
-	r.POST("/users/:user/tokens/:token", h(f.createToken))
-	r.DELETE("/users/:user/tokens/:token", h(f.deleteToken))
-
-	r.GET("/users/:user/thirdparty", h(f.listThirdParty))
-	r.POST("/users/:user/thirdparty", h(f.createThirdParty))
-	r.DELETE("/users/:user/thirdparty/:id", h(f.deleteThirdParty))
-
-	r.GET("/users/:user/keys", h(f.listKeys))
-	r.POST("/users/:user/keys", h(f.putKey))
-	r.GET("/users/:user/keys/:id", h(f.getKey))
-	r.PUT("/users/:user/keys/:id", h(f.putKey))
-	r.POST("/users/:user/keys/:id", h(f.putKey))
-	r.DELETE("/users/:user/keys/:id", h(f.deleteKey))
-
-	// Apps.
-	r.GET("/apps/:user", h(f.listApps))
-	r.POST("/apps/:user", h(f.createApp))
-	r.PUT("/apps/:user", h(f.updateApp))
-	r.GET("/apps/:user/:app", h(f.getApp))
-	r.POST("/apps/:user/:app", h(f.createApp))
-	r.PUT("/apps/:user/:app", h(f.updateApp))
-	r.DELETE("/apps/:user/:app", h(f.deleteApp))
-	r.POST("/apps/:user/:app/available", h(f.appAvailable))
-	r.POST("/apps/:user/:app/start", h(f.appAction((*paas.Platform).StartApp)))
-	r.POST("/apps/:user/:app/stop", h(f.appAction((*paas.Platform).StopApp)))
-	r.POST("/apps/:user/:app/restart", h(f.appAction((*paas.Platform).RestartApp)))
-	r.GET("/apps/:user/:app/cloud", h(f.getCloud))
-	r.POST("/apps/:user/:app/cloud", h(f.setCloud))
-	r.GET("/apps/:user/:app/logs", h(f.streamLogs))
-
-	// Snapshots. GET …/snapshots/:id.tgz downloads the archive.
-	r.GET("/apps/:user/:app/snapshots", h(f.listSnapshots))
-	r.GET("/apps/:user/:app/snapshots/:id", h(f.getSnapshot))
-	r.POST("/apps/:user/:app/snapshots/:id", h(f.uploadSnapshot))
-	r.PUT("/apps/:user/:app/snapshots/:id", h(f.uploadSnapshot))
-	r.DELETE("/apps/:user/:app/snapshots/:id", h(f.deleteSnapshot))
-	r.POST("/apps/:user/:app/snapshots/:id/activate", h(f.activateSnapshot))
-
-	// Databases.
-	r.GET("/databases/:user", h(f.listDatabases))
-	r.GET("/databases/:user/:db", h(f.getDatabase))
-	r.POST("/databases/:user/:db", h(f.createDatabase))
-	r.DELETE("/databases/:user/:db", h(f.deleteDatabase))
-
-	// Logs: POST with {from, until, rows} (0.4 clients), GET …[/:amount] (0.5+).
-	r.POST("/logs/:user", h(f.userLogs))
-	r.GET("/logs/:user", h(f.userLogs))
-	r.POST("/logs/:user/:app", h(f.appLogs))
-	r.GET("/logs/:user/:app", h(f.appLogs))
-	r.GET("/logs/:user/:app/:amount", h(f.appLogs))
+	// POST /users/email/taken has a static segment where every other
+	// /users/… route has :user, so it is a group of its own, tried first.
+	f.router = f.a.NewRouter([]api.Route{
+		{Method: "POST", Path: "/users/email/taken", Name: "emailTaken", Handle: f.emailTaken},
+	}, f.routes())
 	return f
 }
 
-// Adapter exposes the face's error writer for the router's fallbacks.
+// Handler serves the face (unknown paths answer in its error shape).
+func (f *Face) Handler() http.Handler { return f.router }
+
+// Routes lists every route of the face.
+func (f *Face) Routes() []api.Route { return f.router.Routes() }
+
+// Adapter exposes the face's error writer for the server's fallbacks.
 func (f *Face) Adapter() *api.Adapter { return f.a }
 
-// principal authenticates and checks the caller may act for the :user in the path.
-func (f *Face) principal(r *http.Request, ps httprouter.Params) (*paas.Principal, string, error) {
-	p, err := f.auth.Require(r)
-	if err != nil {
-		return nil, "", err
+func (f *Face) routes() []api.Route {
+	return []api.Route{
+		{Method: "GET", Path: "/auth", Name: "getAuth", Handle: f.auth.With(f.getAuth)},
+		{Method: "GET", Path: "/endpoints", Name: "getEndpoints", Handle: f.getEndpoints},
+
+		// Users and their credentials.
+		{Method: "POST", Path: "/users/:user", Name: "createUser", Handle: f.createUser},
+		{Method: "GET", Path: "/users/:user", Name: "getUser", Handle: f.auth.With(f.getUser)},
+		{Method: "PUT", Path: "/users/:user", Name: "updateUser", Handle: f.auth.With(f.updateUser)},
+		{Method: "DELETE", Path: "/users/:user", Name: "deleteUser", Handle: f.auth.With(f.deleteUser)},
+		{Method: "GET", Path: "/users/:user/available", Name: "userAvailable", Handle: f.userAvailable},
+		{Method: "POST", Path: "/users/:user/confirm", Name: "confirmUser", Handle: f.confirmUser},
+		{Method: "POST", Path: "/users/:user/forgot", Name: "forgotPassword", Handle: f.forgotPassword},
+
+		{Method: "GET", Path: "/users/:user/tokens", Name: "listTokens", Handle: f.auth.With(f.listTokens)},
+		{Method: "POST", Path: "/users/:user/tokens", Name: "createToken", Handle: f.auth.With(f.createToken)},
+		{Method: "PUT", Path: "/users/:user/tokens", Name: "createToken", Handle: f.auth.With(f.createToken)},
+		{Method: "PUT", Path: "/users/:user/tokens/:token", Name: "createToken", Handle: f.auth.With(f.createToken)},
+		{Method: "POST", Path: "/users/:user/tokens/:token", Name: "createToken", Handle: f.auth.With(f.createToken)},
+		{Method: "DELETE", Path: "/users/:user/tokens/:token", Name: "deleteToken", Handle: f.auth.With(f.deleteToken)},
+
+		{Method: "GET", Path: "/users/:user/thirdparty", Name: "listThirdParty", Handle: f.auth.With(f.listThirdParty)},
+		{Method: "POST", Path: "/users/:user/thirdparty", Name: "createThirdParty", Handle: f.auth.With(f.createThirdParty)},
+		{Method: "DELETE", Path: "/users/:user/thirdparty/:id", Name: "deleteThirdParty", Handle: f.auth.With(f.deleteThirdParty)},
+
+		{Method: "GET", Path: "/users/:user/keys", Name: "listKeys", Handle: f.auth.With(f.listKeys)},
+		{Method: "POST", Path: "/users/:user/keys", Name: "putKey", Handle: f.auth.With(f.putKey)},
+		{Method: "GET", Path: "/users/:user/keys/:id", Name: "getKey", Handle: f.auth.With(f.getKey)},
+		{Method: "PUT", Path: "/users/:user/keys/:id", Name: "putKey", Handle: f.auth.With(f.putKey)},
+		{Method: "POST", Path: "/users/:user/keys/:id", Name: "putKey", Handle: f.auth.With(f.putKey)},
+		{Method: "DELETE", Path: "/users/:user/keys/:id", Name: "deleteKey", Handle: f.auth.With(f.deleteKey)},
+
+		// Apps.
+		{Method: "GET", Path: "/apps/:user", Name: "listApps", Handle: f.auth.With(f.listApps)},
+		{Method: "POST", Path: "/apps/:user", Name: "createApp", Handle: f.auth.With(f.createApp)},
+		{Method: "PUT", Path: "/apps/:user", Name: "updateApp", Handle: f.auth.With(f.updateApp)},
+		{Method: "GET", Path: "/apps/:user/:app", Name: "getApp", Handle: f.auth.With(f.getApp)},
+		{Method: "POST", Path: "/apps/:user/:app", Name: "createApp", Handle: f.auth.With(f.createApp)},
+		{Method: "PUT", Path: "/apps/:user/:app", Name: "updateApp", Handle: f.auth.With(f.updateApp)},
+		{Method: "DELETE", Path: "/apps/:user/:app", Name: "deleteApp", Handle: f.auth.With(f.deleteApp)},
+		{Method: "POST", Path: "/apps/:user/:app/available", Name: "appAvailable", Handle: f.auth.With(f.appAvailable)},
+		{Method: "POST", Path: "/apps/:user/:app/start", Name: "startApp", Handle: f.auth.With(f.appAction((*platform.Platform).StartApp))},
+		{Method: "POST", Path: "/apps/:user/:app/stop", Name: "stopApp", Handle: f.auth.With(f.appAction((*platform.Platform).StopApp))},
+		{Method: "POST", Path: "/apps/:user/:app/restart", Name: "restartApp", Handle: f.auth.With(f.appAction((*platform.Platform).RestartApp))},
+		{Method: "GET", Path: "/apps/:user/:app/cloud", Name: "getCloud", Handle: f.auth.With(f.getCloud)},
+		{Method: "POST", Path: "/apps/:user/:app/cloud", Name: "setCloud", Handle: f.auth.With(f.setCloud)},
+		{Method: "GET", Path: "/apps/:user/:app/logs", Name: "streamLogs", Handle: f.auth.With(f.streamLogs)},
+
+		// Snapshots. GET …/snapshots/:id.tgz downloads the archive.
+		{Method: "GET", Path: "/apps/:user/:app/snapshots", Name: "listSnapshots", Handle: f.auth.With(f.listSnapshots)},
+		{Method: "GET", Path: "/apps/:user/:app/snapshots/:id", Name: "getSnapshot", Handle: f.auth.With(f.getSnapshot)},
+		{Method: "POST", Path: "/apps/:user/:app/snapshots/:id", Name: "uploadSnapshot", Handle: f.auth.With(f.uploadSnapshot)},
+		{Method: "PUT", Path: "/apps/:user/:app/snapshots/:id", Name: "uploadSnapshot", Handle: f.auth.With(f.uploadSnapshot)},
+		{Method: "DELETE", Path: "/apps/:user/:app/snapshots/:id", Name: "deleteSnapshot", Handle: f.auth.With(f.deleteSnapshot)},
+		{Method: "POST", Path: "/apps/:user/:app/snapshots/:id/activate", Name: "activateSnapshot", Handle: f.auth.With(f.activateSnapshot)},
+
+		// Databases.
+		{Method: "GET", Path: "/databases/:user", Name: "listDatabases", Handle: f.auth.With(f.listDatabases)},
+		{Method: "GET", Path: "/databases/:user/:db", Name: "getDatabase", Handle: f.auth.With(f.getDatabase)},
+		{Method: "POST", Path: "/databases/:user/:db", Name: "createDatabase", Handle: f.auth.With(f.createDatabase)},
+		{Method: "DELETE", Path: "/databases/:user/:db", Name: "deleteDatabase", Handle: f.auth.With(f.deleteDatabase)},
+
+		// Logs: POST with {from, until, rows} (0.4 clients), GET …[/:amount] (0.5+).
+		{Method: "POST", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
+		{Method: "GET", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
+		{Method: "POST", Path: "/logs/:user/:app", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
+		{Method: "GET", Path: "/logs/:user/:app", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
+		{Method: "GET", Path: "/logs/:user/:app/:amount", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
 	}
-	owner := paas.NormalizeUserName(ps.ByName("user"))
-	if err := p.CanActFor(owner); err != nil {
-		return nil, "", err
-	}
-	if p.User.Name != owner {
-		// An admin acting for another user: the user must exist.
-		if _, err := f.p.Store.User(owner); err != nil {
-			return nil, "", err
-		}
-	}
-	return p, owner, nil
 }
 
-// app authenticates and returns the app named in the path, owned by :user.
-func (f *Face) app(r *http.Request, ps httprouter.Params) (paas.App, error) {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return paas.App{}, err
+// writeList answers {"<key>": [view(item), …]}, an empty list for none.
+func writeList[T any](w http.ResponseWriter, key string, items []T, view func(T) map[string]any) error {
+	out := make([]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it))
 	}
-	return f.p.Store.App(owner, ps.ByName("app"))
-}
-
-// accountPrincipal is principal for profile, password and token routes,
-// which API tokens may not use.
-func (f *Face) accountPrincipal(r *http.Request, ps httprouter.Params) (*paas.Principal, string, error) {
-	p, owner, err := f.principal(r, ps)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := p.CanManageAccount(owner); err != nil {
-		return nil, "", err
-	}
-	return p, owner, nil
+	api.WriteJSON(w, http.StatusOK, map[string]any{key: out})
+	return nil
 }

@@ -31,44 +31,29 @@ func snapshotDetail(s paas.Snapshot) map[string]any {
 	return v
 }
 
-func (f *Face) listSnapshots(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
+func (f *Face) listSnapshots(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	snaps, err := f.p.Snapshots(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
 	if err != nil {
 		return err
 	}
-	if _, err := f.p.Store.App(owner, ps.ByName("app")); err != nil {
-		return err
-	}
-	snaps, err := f.p.Store.Snapshots(owner, ps.ByName("app"))
-	if err != nil {
-		return err
-	}
-	out := make([]any, 0, len(snaps))
-	for _, s := range snaps {
-		out = append(out, snapshotSummary(s))
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"snapshots": out})
-	return nil
+	return writeList(w, "snapshots", snaps, snapshotSummary)
 }
 
 // getSnapshot serves the metadata, or the archive when the id ends in .tgz.
-func (f *Face) getSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) getSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	id, archive := strings.CutSuffix(ps.ByName("id"), ".tgz")
-	s, err := f.p.Store.Snapshot(owner, ps.ByName("app"), id)
-	if err != nil {
-		return err
-	}
 	if !archive {
+		s, err := f.p.Snapshot(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), id)
+		if err != nil {
+			return err
+		}
 		api.WriteJSON(w, http.StatusOK, map[string]any{"snapshot": snapshotDetail(s)})
 		return nil
 	}
 	// Built in memory first so a missing file is an error response, not a cut-off download.
 	var buf bytes.Buffer
-	if err := paas.WriteArchive(&buf, s.Files, f.p.Store.Blob); err != nil {
+	s, err := f.p.WriteSnapshotArchive(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), id, &buf)
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -79,16 +64,12 @@ func (f *Face) getSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter
 	return err
 }
 
-func (f *Face) uploadSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) uploadSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	if r.ContentLength > MaxUpload {
 		return paas.TooLarge("snapshot archive is larger than %d bytes", MaxUpload)
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxUpload)
-	s, err := f.p.UploadSnapshot(owner, ps.ByName("app"), ps.ByName("id"), body)
+	s, err := f.p.UploadSnapshot(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), ps.ByName("id"), body)
 	if err != nil {
 		return err
 	}
@@ -96,26 +77,18 @@ func (f *Face) uploadSnapshot(w http.ResponseWriter, r *http.Request, ps httprou
 	return nil
 }
 
-func (f *Face) deleteSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
-	if err != nil {
-		return err
-	}
-	if err := f.p.Store.DeleteSnapshot(owner, ps.ByName("app"), ps.ByName("id")); err != nil {
+func (f *Face) deleteSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	if err := f.p.DeleteSnapshot(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), ps.ByName("id")); err != nil {
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "id": ps.ByName("id")})
 	return nil
 }
 
-func (f *Face) activateSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.principal(r, ps)
+func (f *Face) activateSnapshot(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	a, err := f.p.ActivateSnapshot(r.Context(), pr, ps.ByName("user"), ps.ByName("app"), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
-	a, err := f.p.ActivateSnapshot(r.Context(), owner, ps.ByName("app"), ps.ByName("id"))
-	if err != nil {
-		return err
-	}
-	return f.writeApp(w, http.StatusOK, a)
+	return f.writeApp(w, r, pr, http.StatusOK, a)
 }

@@ -9,12 +9,9 @@ import (
 	"github.com/selfhost/paas/paas/api"
 )
 
-func (f *Face) listTokens(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	tokens, err := f.p.Store.Tokens(owner)
+func (f *Face) listTokens(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	tokens, err := f.p.Tokens(r.Context(), pr, owner)
 	if err != nil {
 		return err
 	}
@@ -30,11 +27,8 @@ func (f *Face) listTokens(w http.ResponseWriter, r *http.Request, ps httprouter.
 // createToken serves POST /users/:u/tokens (id generated or from the body)
 // and PUT /users/:u/tokens/:token (create or rotate). The answer has the
 // shape the jitsu CLI reads: {"operation":…, "<id>": "<token>"}.
-func (f *Face) createToken(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) createToken(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
 	var body struct {
 		ID      string `json:"id"`
 		TokenID string `json:"tokenID"`
@@ -51,12 +45,9 @@ func (f *Face) createToken(w http.ResponseWriter, r *http.Request, ps httprouter
 		}
 	}
 	if id == "" {
-		id = "token-" + randomID()
+		id = "token-" + shortID()
 	}
-	if err := paas.ValidateTokenID(id); err != nil {
-		return err
-	}
-	secret, created, err := f.p.Store.CreateToken(owner, id, replace)
+	secret, created, err := f.p.CreateToken(r.Context(), pr, owner, id, replace)
 	if err != nil {
 		return err
 	}
@@ -68,12 +59,9 @@ func (f *Face) createToken(w http.ResponseWriter, r *http.Request, ps httprouter
 	return nil
 }
 
-func (f *Face) deleteToken(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	if err := f.p.Store.DeleteToken(owner, ps.ByName("token")); err != nil {
+func (f *Face) deleteToken(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	if err := f.p.DeleteToken(r.Context(), pr, owner, ps.ByName("token")); err != nil {
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "id": ps.ByName("token")})
@@ -88,30 +76,17 @@ func thirdPartyView(t paas.ThirdPartyToken) map[string]any {
 	return map[string]any{"id": t.ID, "provider": t.Provider, "token": masked, "ctime": t.Created.UnixMilli()}
 }
 
-func (f *Face) listThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
+func (f *Face) listThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	tokens, err := f.p.ThirdPartyTokens(r.Context(), pr, owner)
 	if err != nil {
 		return err
 	}
-	tokens, err := f.p.Store.ThirdParty(owner)
-	if err != nil {
-		return err
-	}
-	out := []any{}
-	for _, t := range tokens {
-		out = append(out, thirdPartyView(t))
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"thirdparty": out})
-	return nil
+	return writeList(w, "thirdparty", tokens, thirdPartyView)
 }
 
-var thirdPartyProviders = map[string]bool{"github": true, "gitlab": true, "bitbucket": true, "npm": true}
-
-func (f *Face) createThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) createThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
 	var body struct {
 		Token    string `json:"token"`
 		Provider string `json:"provider"`
@@ -120,22 +95,10 @@ func (f *Face) createThirdParty(w http.ResponseWriter, r *http.Request, ps httpr
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.Token == "" || body.Provider == "" {
-		return paas.BadRequest("token and provider are required")
+	if body.ID == "" && body.Provider != "" {
+		body.ID = body.Provider + "-" + shortID()
 	}
-	if !thirdPartyProviders[body.Provider] {
-		return paas.BadRequest("unsupported provider %q (supported: github, gitlab, bitbucket, npm)", body.Provider)
-	}
-	if len(body.Token) > 4096 {
-		return paas.BadRequest("token is too long")
-	}
-	if body.ID == "" {
-		body.ID = body.Provider + "-" + randomID()
-	}
-	if err := paas.ValidateTokenID(body.ID); err != nil {
-		return err
-	}
-	t, err := f.p.Store.PutThirdParty(owner, paas.ThirdPartyToken{ID: body.ID, Provider: body.Provider, Token: body.Token})
+	t, err := f.p.PutThirdPartyToken(r.Context(), pr, owner, paas.ThirdPartyToken{ID: body.ID, Provider: body.Provider, Token: body.Token})
 	if err != nil {
 		return err
 	}
@@ -143,12 +106,9 @@ func (f *Face) createThirdParty(w http.ResponseWriter, r *http.Request, ps httpr
 	return nil
 }
 
-func (f *Face) deleteThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	if err := f.p.Store.DeleteThirdParty(owner, ps.ByName("id")); err != nil {
+func (f *Face) deleteThirdParty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	if err := f.p.DeleteThirdPartyToken(r.Context(), pr, owner, ps.ByName("id")); err != nil {
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "id": ps.ByName("id")})
@@ -159,29 +119,18 @@ func keyView(k paas.SSHKey) map[string]any {
 	return map[string]any{"id": k.ID, "key": k.Key, "ctime": k.Created.UnixMilli()}
 }
 
-func (f *Face) listKeys(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
+func (f *Face) listKeys(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	keys, err := f.p.SSHKeys(r.Context(), pr, owner)
 	if err != nil {
 		return err
 	}
-	keys, err := f.p.Store.SSHKeys(owner)
-	if err != nil {
-		return err
-	}
-	out := []any{}
-	for _, k := range keys {
-		out = append(out, keyView(k))
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"keys": out})
-	return nil
+	return writeList(w, "keys", keys, keyView)
 }
 
-func (f *Face) getKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	k, err := f.p.Store.SSHKey(owner, ps.ByName("id"))
+func (f *Face) getKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	k, err := f.p.SSHKey(r.Context(), pr, owner, ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -189,11 +138,8 @@ func (f *Face) getKey(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	return nil
 }
 
-func (f *Face) putKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) putKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
 	var body struct {
 		ID  string `json:"id"`
 		Key string `json:"key"`
@@ -206,15 +152,9 @@ func (f *Face) putKey(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		id = body.ID
 	}
 	if id == "" {
-		id = "key-" + randomID()
+		id = "key-" + shortID()
 	}
-	if err := paas.ValidateTokenID(id); err != nil {
-		return err
-	}
-	if err := paas.ValidateSSHKey(body.Key); err != nil {
-		return err
-	}
-	k, err := f.p.Store.PutSSHKey(owner, paas.SSHKey{ID: id, Key: body.Key})
+	k, err := f.p.PutSSHKey(r.Context(), pr, owner, paas.SSHKey{ID: id, Key: body.Key})
 	if err != nil {
 		return err
 	}
@@ -222,14 +162,14 @@ func (f *Face) putKey(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	return nil
 }
 
-func (f *Face) deleteKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	if err := f.p.Store.DeleteSSHKey(owner, ps.ByName("id")); err != nil {
+func (f *Face) deleteKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	if err := f.p.DeleteSSHKey(r.Context(), pr, owner, ps.ByName("id")); err != nil {
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "id": ps.ByName("id")})
 	return nil
 }
+
+// shortID names a token or key the client did not name.
+func shortID() string { return paas.RandomHex(4) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 func userView(u paas.User) map[string]any {
@@ -20,11 +21,7 @@ func userView(u paas.User) map[string]any {
 	}
 }
 
-func (f *Face) getAuth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	p, err := f.auth.Require(r)
-	if err != nil {
-		return err
-	}
+func (f *Face) getAuth(w http.ResponseWriter, r *http.Request, _ httprouter.Params, p *paas.Principal) error {
 	api.WriteJSON(w, http.StatusOK, map[string]any{"user": p.User.Name, "admin": p.User.Admin, "token": p.ViaToken})
 	return nil
 }
@@ -57,18 +54,19 @@ func (f *Face) createUser(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	name := paas.NormalizeUserName(ps.ByName("user"))
+	name := ps.ByName("user")
 	if body.InviteCode != "" {
-		if _, err := f.p.Store.User(name); err == nil {
-			u, err := f.p.Confirm(name, body.InviteCode, body.Password)
-			if err != nil {
-				return err
-			}
+		u, err := f.p.Confirm(r.Context(), name, body.InviteCode, body.Password)
+		if err == nil {
 			api.WriteJSON(w, http.StatusOK, map[string]any{"user": userView(u)})
 			return nil
 		}
+		if !paas.IsNotFound(err) {
+			return err
+		}
+		// No such user yet: a sign-up that happens to carry a code.
 	}
-	u, err := f.p.SignUp(name, body.Email, body.Password)
+	u, err := f.p.SignUp(r.Context(), name, body.Email, body.Password)
 	if err != nil {
 		return err
 	}
@@ -81,7 +79,7 @@ func (f *Face) confirmUser(w http.ResponseWriter, r *http.Request, ps httprouter
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	u, err := f.p.Confirm(ps.ByName("user"), body.InviteCode, body.Password)
+	u, err := f.p.Confirm(r.Context(), ps.ByName("user"), body.InviteCode, body.Password)
 	if err != nil {
 		return err
 	}
@@ -94,7 +92,7 @@ func (f *Face) forgotPassword(w http.ResponseWriter, r *http.Request, ps httprou
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if err := f.p.Forgot(ps.ByName("user"), body.Shake, body.Password); err != nil {
+	if err := f.p.Forgot(r.Context(), ps.ByName("user"), body.Shake, body.Password); err != nil {
 		return err
 	}
 	if body.Shake == "" {
@@ -106,31 +104,24 @@ func (f *Face) forgotPassword(w http.ResponseWriter, r *http.Request, ps httprou
 }
 
 func (f *Face) userAvailable(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	name := paas.NormalizeUserName(ps.ByName("user"))
-	if err := paas.ValidateUserName(name); err != nil {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"available": false, "reason": err.Error()})
-		return nil
-	}
-	_, err := f.p.Store.User(name)
-	if err != nil && !paas.IsNotFound(err) {
+	ok, reason, err := f.p.UserAvailable(r.Context(), ps.ByName("user"))
+	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"available": paas.IsNotFound(err)})
+	out := map[string]any{"available": ok}
+	if reason != "" {
+		out["reason"] = reason
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func (f *Face) emailTaken(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	if ps.ByName("user") != "email" {
-		return paas.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path)
-	}
+func (f *Face) emailTaken(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var body userBody
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.Email == "" {
-		return paas.BadRequest("email is required")
-	}
-	taken, err := f.p.Store.EmailTaken(body.Email)
+	taken, err := f.p.EmailTaken(r.Context(), body.Email)
 	if err != nil {
 		return err
 	}
@@ -138,12 +129,8 @@ func (f *Face) emailTaken(w http.ResponseWriter, r *http.Request, ps httprouter.
 	return nil
 }
 
-func (f *Face) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
-	u, err := f.p.Store.User(owner)
+func (f *Face) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	u, err := f.p.User(r.Context(), pr, ps.ByName("user"))
 	if err != nil {
 		return err
 	}
@@ -151,11 +138,7 @@ func (f *Face) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	return nil
 }
 
-func (f *Face) updateUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
-		return err
-	}
+func (f *Face) updateUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	var body struct {
 		Password *string `json:"password"`
 		Email    *string `json:"email"`
@@ -163,10 +146,7 @@ func (f *Face) updateUser(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.Password == nil && body.Email == nil {
-		return paas.BadRequest("nothing to update: give password or email")
-	}
-	u, err := f.p.UpdateUser(owner, paas.UserUpdate{Password: body.Password, Email: body.Email})
+	u, err := f.p.UpdateUser(r.Context(), pr, ps.ByName("user"), platform.UserUpdate{Password: body.Password, Email: body.Email})
 	if err != nil {
 		return err
 	}
@@ -174,14 +154,10 @@ func (f *Face) updateUser(w http.ResponseWriter, r *http.Request, ps httprouter.
 	return nil
 }
 
-func (f *Face) deleteUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	_, owner, err := f.accountPrincipal(r, ps)
-	if err != nil {
+func (f *Face) deleteUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	if err := f.p.DeleteUser(r.Context(), pr, ps.ByName("user")); err != nil {
 		return err
 	}
-	if err := f.p.DeleteUser(r.Context(), owner); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "user": owner})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"operation": "delete", "user": paas.NormalizeUserName(ps.ByName("user"))})
 	return nil
 }

@@ -19,8 +19,8 @@ type domainView struct {
 	Aliases    []string `json:"aliases"` // alias ids; aliases come with a later issue
 }
 
-func (f *Face) listDomains(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
-	domains, err := f.p.Domains(pr.User.Name)
+func (f *Face) listDomains(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, owner string) error {
+	domains, err := f.p.Domains(r.Context(), pr, owner)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ type createdDomain struct {
 
 // createDomain registers a domain, or verifies it when the caller has it
 // already (the document's "retry the same POST").
-func (f *Face) createDomain(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+func (f *Face) createDomain(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, owner string) error {
 	var body struct {
 		Name       string `json:"name"`
 		IsExternal bool   `json:"isExternal"`
@@ -52,7 +52,7 @@ func (f *Face) createDomain(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	d, err := f.p.CreateOrVerifyDomain(r.Context(), pr.User.Name, body.Name, body.IsExternal)
+	d, err := f.p.CreateOrVerifyDomain(r.Context(), pr, owner, body.Name, body.IsExternal)
 	if err != nil {
 		return err
 	}
@@ -64,8 +64,8 @@ func (f *Face) createDomain(w http.ResponseWriter, r *http.Request, _ httprouter
 	return nil
 }
 
-func (f *Face) deleteDomain(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
-	d, err := f.p.DeleteDomain(pr.User.Name, ps.ByName("domain"))
+func (f *Face) deleteDomain(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, owner string) error {
+	d, err := f.p.DeleteDomain(r.Context(), pr, owner, ps.ByName("domain"))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/selfhost/paas/dns"
 	"github.com/selfhost/paas/paas/now"
+	"github.com/selfhost/paas/paas/paastest"
 )
 
 var (
@@ -173,11 +174,11 @@ func TestAuthenticationFailures(t *testing.T) {
 	} {
 		for _, rt := range routes {
 			t.Run(cred.name+" "+rt.method+" "+rt.path, func(t *testing.T) {
-				req, _ := http.NewRequest(rt.method, h.srv.URL+rt.path, nil)
+				req, _ := http.NewRequest(rt.method, h.tp.URL()+rt.path, nil)
 				if cred.header != "" {
 					req.Header.Set("Authorization", cred.header)
 				}
-				resp, err := h.srv.Client().Do(req)
+				resp, err := h.tp.Server.Client().Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -194,9 +195,9 @@ func TestAuthenticationFailures(t *testing.T) {
 func TestBasicAuthWorksToo(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessConfig{})
-	req, _ := http.NewRequest("GET", h.srv.URL+"/domains", nil)
-	req.SetBasicAuth("admin", adminPassword)
-	resp, err := h.srv.Client().Do(req)
+	req, _ := http.NewRequest("GET", h.tp.URL()+"/domains", nil)
+	req.SetBasicAuth("admin", paastest.AdminPassword)
+	resp, err := h.tp.Server.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,32 +231,46 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
+// TestRateLimit: each key (a principal, or the client address when
+// authentication fails) has its own window, starting at its first request;
+// X-Rate-Limit-Reset is the end of that window.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Date(2024, 5, 1, 12, 0, 10, 0, time.UTC)}
+	start := time.Date(2024, 5, 1, 12, 0, 10, 0, time.UTC)
+	clock := &fakeClock{t: start}
 	h := newHarness(t, harnessConfig{opts: []now.Option{now.WithRateLimit(3, time.Minute), now.WithClock(clock.now)}})
 	alice, bob := h.user("alice"), h.user("bob")
-	reset := strconv.FormatInt(time.Date(2024, 5, 1, 12, 1, 0, 0, time.UTC).Unix(), 10)
+	unix := func(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+	reset := unix(start.Add(time.Minute)) // alice's window: her first request + 1 minute
 
 	for i, wantRemaining := range []string{"2", "1", "0"} {
+		if i > 0 {
+			clock.t = clock.t.Add(time.Second) // later requests do not move the window
+		}
 		r := h.must(http.StatusOK, alice, "GET", "/domains", nil)
 		if got := r.header.Get("X-Rate-Limit-Remaining"); got != wantRemaining {
 			t.Errorf("request %d: remaining %s, want %s", i+1, got, wantRemaining)
 		}
 		if r.header.Get("X-Rate-Limit-Limit") != "3" || r.header.Get("X-Rate-Limit-Reset") != reset {
-			t.Errorf("request %d: headers %v", i+1, r.header)
+			t.Errorf("request %d: headers %v, want reset %s", i+1, r.header, reset)
 		}
 	}
+	// 12:00:12: 58 seconds left in alice's window.
 	r := h.do(alice, "GET", "/domains", nil)
 	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
-	if r.header.Get("X-Rate-Limit-Remaining") != "0" || r.header.Get("X-Rate-Limit-Reset") != reset || r.header.Get("Retry-After") != "50" {
+	if r.header.Get("X-Rate-Limit-Remaining") != "0" || r.header.Get("X-Rate-Limit-Reset") != reset || r.header.Get("Retry-After") != "58" {
 		t.Errorf("429 headers %v", r.header)
 	}
 	// A limited request changes nothing.
 	wantError(t, h.do(alice, "POST", "/domains", map[string]any{"name": "example.org"}), http.StatusTooManyRequests, "rate_limited")
 
-	// The limit is per principal: bob is not affected.
-	h.must(http.StatusOK, bob, "GET", "/domains", nil)
+	// The limit is per principal, and bob's window starts at his own first
+	// request, 30 seconds after alice's.
+	clock.t = start.Add(30 * time.Second)
+	r = h.must(http.StatusOK, bob, "GET", "/domains", nil)
+	if r.header.Get("X-Rate-Limit-Remaining") != "2" || r.header.Get("X-Rate-Limit-Reset") != unix(clock.t.Add(time.Minute)) {
+		t.Errorf("bob's first request: headers %v", r.header)
+	}
 
 	// Unauthenticated requests count per client address.
 	for range 3 {
@@ -263,11 +278,24 @@ func TestRateLimit(t *testing.T) {
 	}
 	wantError(t, h.do("", "GET", "/domains", nil), http.StatusTooManyRequests, "rate_limited")
 
-	// The next window starts afresh.
-	clock.t = clock.t.Add(50 * time.Second)
+	// A second before alice's window ends she is still limited ...
+	clock.t = start.Add(time.Minute - time.Second)
+	r = h.do(alice, "GET", "/domains", nil)
+	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if r.header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q a second before the reset, want 1", r.header.Get("Retry-After"))
+	}
+	// ... and at its end a new window starts, at that request.
+	clock.t = start.Add(time.Minute)
 	r = h.must(http.StatusOK, alice, "GET", "/domains", nil)
-	if r.header.Get("X-Rate-Limit-Remaining") != "2" || len(r.body["domains"].([]any)) != 0 {
+	if r.header.Get("X-Rate-Limit-Remaining") != "2" || r.header.Get("X-Rate-Limit-Reset") != unix(clock.t.Add(time.Minute)) ||
+		len(r.body["domains"].([]any)) != 0 {
 		t.Errorf("new window: %v %s", r.header, r.raw)
+	}
+	// Bob's window is still the one that started at his first request.
+	r = h.must(http.StatusOK, bob, "GET", "/domains", nil)
+	if r.header.Get("X-Rate-Limit-Remaining") != "1" || r.header.Get("X-Rate-Limit-Reset") != unix(start.Add(30*time.Second+time.Minute)) {
+		t.Errorf("bob's second request: headers %v", r.header)
 	}
 }
 
@@ -338,7 +366,7 @@ func TestExternalDomainVerification(t *testing.T) {
 	}
 
 	// External domains keep their DNS elsewhere: this server does not serve them.
-	zones, err := h.p.Zones()
+	zones, err := h.tp.Zones()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,10 +386,10 @@ func TestDeletedUsersDomainsAreFreed(t *testing.T) {
 	alice, bob := h.user("alice"), h.user("bob")
 	h.must(http.StatusOK, alice, "POST", "/domains", map[string]any{"name": "example.org"})
 	h.must(http.StatusOK, alice, "POST", "/domains/example.org/records", map[string]any{"name": "www", "type": "A", "value": "192.0.2.1"})
-	if err := h.p.DeleteUser(context.Background(), "alice"); err != nil {
+	if err := h.tp.DeleteUser(context.Background(), h.tp.AdminPrincipal(t), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	zones, err := h.p.Zones()
+	zones, err := h.tp.Zones()
 	if err != nil {
 		t.Fatal(err)
 	}

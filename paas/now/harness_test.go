@@ -4,97 +4,48 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/julienschmidt/httprouter"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/selfhost/paas/paas"
-	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/now"
-	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/server"
 )
 
-const (
-	platformDomain = "paas.test"
-	adminPassword  = "adminpass123"
-)
+const platformDomain = "paas.test"
 
-// harness is the now face over a real store in a temp dir, the fake
-// runtime and a real HTTP server.
+// harness is the now face as the server mounts it, over the shared test
+// platform (a real store in a temp dir, the fake runtime, a real HTTP
+// server), with the now document's answers decoded.
 type harness struct {
-	t      *testing.T
-	p      *paas.Platform
-	srv    *httptest.Server
-	mailer *codeMailer
+	t  *testing.T
+	tp *paastest.Platform
 }
 
 type harnessConfig struct {
-	resolver string // paas.Config.Resolver
+	resolver string // platform.Config.Resolver
 	opts     []now.Option
 }
 
 func newHarness(t *testing.T, hc harnessConfig) *harness {
 	t.Helper()
-	store, err := paas.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	log := slog.New(slog.DiscardHandler)
-	m := &codeMailer{codes: map[string]string{}}
-	p := paas.New(store, runtime.NewFake(), paas.Config{Domain: platformDomain, Mailer: m, Resolver: hc.resolver, PasswordCost: bcrypt.MinCost}, log)
-	if _, err := p.EnsureAdmin(adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	r := httprouter.New()
-	now.Routes(r, p, &api.Authenticator{Platform: p}, log, hc.opts...)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return &harness{t: t, p: p, srv: srv, mailer: m}
+	tp := paastest.NewPlatform(t, paastest.Config{Domain: platformDomain, Resolver: hc.resolver,
+		Faces: server.FaceOptions{Now: hc.opts}})
+	return &harness{t: t, tp: tp}
 }
 
-// codeMailer keeps the invite codes sent, by user name.
-type codeMailer struct {
-	mu    sync.Mutex
-	codes map[string]string
+// account stores a confirmed user name with an API token.
+func (h *harness) account(name string) paastest.Account {
+	h.t.Helper()
+	return h.tp.NewUser(h.t, name)
 }
 
-var inviteRE = regexp.MustCompile(`invite code for user (\S+) is: (\S+)`)
-
-func (m *codeMailer) Send(to, subject, body string) error {
-	if g := inviteRE.FindStringSubmatch(body); g != nil {
-		m.mu.Lock()
-		m.codes[g[1]] = g[2]
-		m.mu.Unlock()
-	}
-	return nil
-}
-
-// user signs up and confirms name and returns an API token for it.
+// user is account's API token.
 func (h *harness) user(name string) string {
 	h.t.Helper()
-	if _, err := h.p.SignUp(name, name+"@example.com", "password-"+name); err != nil {
-		h.t.Fatal(err)
-	}
-	h.mailer.mu.Lock()
-	code := h.mailer.codes[name]
-	h.mailer.mu.Unlock()
-	if _, err := h.p.Confirm(name, code, ""); err != nil {
-		h.t.Fatal(err)
-	}
-	secret, _, err := h.p.Store.CreateToken(name, "test", false)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return secret
+	return h.account(name).Token
 }
 
 // response is a decoded answer.
@@ -121,7 +72,7 @@ func (h *harness) do(token, method, path string, body any) response {
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, h.srv.URL+path, rd)
+	req, err := http.NewRequest(method, h.tp.URL()+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -129,22 +80,11 @@ func (h *harness) do(token, method, path string, body any) response {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.srv.Client().Do(req)
+	resp, err := h.tp.Server.Client().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &out.body); err != nil {
-			h.t.Fatalf("%s %s: answer is not a JSON object: %v: %s", method, path, err, raw)
-		}
-	}
-	return out
+	return decode(h.t, resp)
 }
 
 // must is do that fails the test unless the status is want.
@@ -157,24 +97,68 @@ func (h *harness) must(want int, token, method, path string, body any) response 
 	return r
 }
 
+// decode reads an answer; a body, when there is one, must be a JSON object.
+func decode(t *testing.T, resp *http.Response) response {
+	t.Helper()
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeRaw(t, resp.StatusCode, resp.Header, raw)
+}
+
+func decodeRaw(t *testing.T, status int, header http.Header, raw []byte) response {
+	t.Helper()
+	r := response{status: status, header: header, raw: raw}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("answer is not a JSON object: %v: %s", err, raw)
+		}
+	}
+	return r
+}
+
 // wantError checks the now error shape: status, code and the help url.
 func wantError(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
 	}
+	checkErrorShape(t, r)
+	if e, _ := r.body["error"].(map[string]any); e["code"] != code {
+		t.Errorf("code %v, want %s: %s", e["code"], code, r.raw)
+	}
+}
+
+// checkErrorShape checks an error body: a code, a message and the help url
+// made of the code.
+func checkErrorShape(t *testing.T, r response) {
+	t.Helper()
 	e, ok := r.body["error"].(map[string]any)
 	if !ok {
 		t.Fatalf("no error object: %s", r.raw)
 	}
-	if e["code"] != code {
-		t.Errorf("code %v, want %s: %s", e["code"], code, r.raw)
+	code, _ := e["code"].(string)
+	if code == "" {
+		t.Errorf("empty code: %s", r.raw)
 	}
 	if msg, _ := e["message"].(string); msg == "" {
 		t.Errorf("empty message: %s", r.raw)
 	}
 	if e["url"] != now.ErrorURLBase+code {
 		t.Errorf("url %v, want %s", e["url"], now.ErrorURLBase+code)
+	}
+}
+
+// checkRateLimitHeaders fails unless the answer carries the document's
+// X-Rate-Limit-* headers.
+func checkRateLimitHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	for _, k := range []string{"X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset"} {
+		if h.Get(k) == "" {
+			t.Errorf("no %s header", k)
+		}
 	}
 }
 

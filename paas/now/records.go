@@ -24,8 +24,8 @@ type recordView struct {
 	Updated    *string `json:"updated"`
 }
 
-func (f *Face) listRecords(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
-	recs, err := f.p.Records(pr.User.Name, ps.ByName("domain"))
+func (f *Face) listRecords(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, owner string) error {
+	recs, err := f.p.Records(r.Context(), pr, owner, ps.ByName("domain"))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ type recordBody struct {
 
 // createRecord takes the document's {"data":{…}} and, as some scripts send
 // it, the record unwrapped.
-func (f *Face) createRecord(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+func (f *Face) createRecord(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, owner string) error {
 	raw, err := api.ReadBody(w, r, api.MaxJSONBody)
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (f *Face) createRecord(w http.ResponseWriter, r *http.Request, ps httproute
 		}
 		rec.MXPriority = uint16(*body.MXPriority)
 	}
-	rec, err = f.p.CreateRecord(pr.User.Name, ps.ByName("domain"), rec, body.MXPriority != nil)
+	rec, err = f.p.CreateRecord(r.Context(), pr, owner, ps.ByName("domain"), rec, body.MXPriority != nil)
 	if err != nil {
 		return err
 	}
@@ -88,8 +88,8 @@ func (f *Face) createRecord(w http.ResponseWriter, r *http.Request, ps httproute
 }
 
 // deleteRecord answers 200 with an empty body, as the document says.
-func (f *Face) deleteRecord(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
-	if err := f.p.DeleteRecord(pr.User.Name, ps.ByName("domain"), ps.ByName("recId")); err != nil {
+func (f *Face) deleteRecord(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, owner string) error {
+	if err := f.p.DeleteRecord(r.Context(), pr, owner, ps.ByName("domain"), ps.ByName("recId")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -3,7 +3,7 @@
 // use it. Its specifics, all handled here: errors carry a help url, failed
 // authentication answers 403 authentication_error, internal errors are
 // internal_server_error, every response carries the X-Rate-Limit-* headers,
-// and ?teamId= selects a team (teams do not exist yet: 404).
+// and ?teamId= selects a team the caller belongs to (any other: 404).
 package now
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 // ErrorURLBase prefixes the error code in the url of every error body, as
@@ -30,10 +31,13 @@ const (
 
 // Face holds the face's dependencies.
 type Face struct {
-	p       *paas.Platform
+	p       *platform.Platform
 	auth    *api.Authenticator
 	a       *api.Adapter
-	limiter *limiter
+	limiter *api.Limiter
+	window  time.Duration
+	now     func() time.Time
+	router  *api.Router
 }
 
 // Option changes a face setting (tests use small limits and a fake clock).
@@ -56,31 +60,43 @@ func WithClock(now func() time.Time) Option {
 }
 
 // handlerFunc is a route of this face: it runs after authentication, the
-// rate limit and the team check, with the caller.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error
+// rate limit and the team check, with the caller and the owner it acts for
+// (the caller, or the team of ?teamId=).
+type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, owner string) error
 
-// Routes registers every route of the face on r.
-func Routes(r *httprouter.Router, p *paas.Platform, auth *api.Authenticator, log *slog.Logger, opts ...Option) *Face {
+// New returns the face, serving /domains/… (and, in later issues, /now/…).
+func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, opts ...Option) *Face {
 	o := options{limit: DefaultRateLimit, window: DefaultRateWindow, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	f := &Face{p: p, auth: auth, limiter: newLimiter(o.limit, o.window, o.now),
+	f := &Face{p: p, auth: auth, limiter: api.NewLimiter(o.limit, o.window, o.now), window: o.window, now: o.now,
 		a: &api.Adapter{Log: log, Remap: remap, ErrorURL: func(code string) string { return ErrorURLBase + code }}}
-	h := f.handle
-
-	// Domains. httprouter needs one wildcard name per position, so the
-	// document's /domains/:name is /domains/:domain here.
-	r.GET("/domains", h(f.listDomains))
-	r.POST("/domains", h(f.createDomain))
-	r.DELETE("/domains/:domain", h(f.deleteDomain))
-
-	// DNS records.
-	r.GET("/domains/:domain/records", h(f.listRecords))
-	r.POST("/domains/:domain/records", h(f.createRecord))
-	r.DELETE("/domains/:domain/records/:recId", h(f.deleteRecord))
+	f.router = f.a.NewRouter(f.routes())
 	return f
 }
+
+func (f *Face) routes() []api.Route {
+	h := f.handle
+	return []api.Route{
+		// Domains. httprouter needs one wildcard name per position, so the
+		// document's /domains/:name is /domains/:domain here.
+		{Method: "GET", Path: "/domains", Name: "listDomains", Handle: h(f.listDomains)},
+		{Method: "POST", Path: "/domains", Name: "createDomain", Handle: h(f.createDomain)},
+		{Method: "DELETE", Path: "/domains/:domain", Name: "deleteDomain", Handle: h(f.deleteDomain)},
+
+		// DNS records.
+		{Method: "GET", Path: "/domains/:domain/records", Name: "listRecords", Handle: h(f.listRecords)},
+		{Method: "POST", Path: "/domains/:domain/records", Name: "createRecord", Handle: h(f.createRecord)},
+		{Method: "DELETE", Path: "/domains/:domain/records/:recId", Name: "deleteRecord", Handle: h(f.deleteRecord)},
+	}
+}
+
+// Handler serves the face.
+func (f *Face) Handler() http.Handler { return f.router }
+
+// Routes lists every route of the face.
+func (f *Face) Routes() []api.Route { return f.router.Routes() }
 
 // Adapter exposes the face's error writer.
 func (f *Face) Adapter() *api.Adapter { return f.a }
@@ -100,25 +116,34 @@ func remap(status int, code string) (int, string) {
 
 // handle authenticates, counts the request against the caller's rate limit
 // (the principal's, or the client address's when authentication failed, so
-// bad credentials are limited too), rejects ?teamId= and runs h.
-func (f *Face) handle(h handlerFunc) httprouter.Handle {
-	return f.a.Handle(func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+// bad credentials are limited too), resolves ?teamId= to a team the caller
+// belongs to (others' teams are 404, as the document answers for objects
+// of other tenants) and runs h.
+func (f *Face) handle(h handlerFunc) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 		pr, authErr := f.auth.Require(r)
 		key := "ip:" + api.ClientIP(r)
 		if authErr == nil {
 			key = "user:" + pr.User.Name
 		}
-		if err := f.limiter.take(w, key); err != nil {
-			return err
+		q := f.limiter.Take(key)
+		api.SetHeaders(w, q, f.now())
+		if !q.Allowed {
+			return api.RateLimited(q, f.window)
 		}
 		if authErr != nil {
 			return authErr
 		}
-		if q := r.URL.Query(); q.Has("teamId") {
-			return paas.NotFound("team %q not found", q.Get("teamId"))
+		owner := pr.User.Name
+		if query := r.URL.Query(); query.Has("teamId") {
+			t, err := f.p.Team(r.Context(), pr, query.Get("teamId"))
+			if err != nil {
+				return err
+			}
+			owner = t.Name
 		}
-		return h(w, r, ps, pr)
-	})
+		return h(w, r, ps, pr, owner)
+	}
 }
 
 // isoTime is the document's timestamp form: 2016-09-23T11:53:38.600Z.

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/runtime"
 	"github.com/selfhost/paas/runtime/dockertest"
 )
@@ -36,9 +37,7 @@ func TestDockerLifecycle(t *testing.T) {
 	s.must(201, "POST", "/apps/admin/hello/snapshots/v2", paastest.TarGzDir(t, "../../testdata/apps/hello-v2"), nil)
 	s.must(201, "POST", "/apps/admin/hello/snapshots/crash", paastest.TarGzDir(t, "../../testdata/apps/crash"), nil)
 
-	if code, _, _ := s.get(host); code != http.StatusServiceUnavailable {
-		t.Fatalf("stopped app: status %d, want 503", code)
-	}
+	s.waitStatus(host, http.StatusServiceUnavailable, 5*time.Second) // a stopped app
 	if code, _, _ := s.get("nope.localhost"); code != http.StatusNotFound {
 		t.Fatalf("unknown host: status %d, want 404", code)
 	}
@@ -222,9 +221,7 @@ func TestDockerLifecycle(t *testing.T) {
 				t.Errorf("image left after delete: %s", im.Ref)
 			}
 		}
-		if code, _, _ := s.get(host); code != http.StatusNotFound {
-			t.Errorf("deleted app: status %d, want 404", code)
-		}
+		s.waitStatus(host, http.StatusNotFound, 5*time.Second) // a deleted app
 	}()
 }
 
@@ -273,7 +270,7 @@ func countLogLines(s *testServer, text string) int {
 func TestAPIRefusesAppUnits(t *testing.T) {
 	d := dockertest.New(t)
 	base := dockertest.HostBase(t, d)
-	s := startServer(t, t.TempDir(), d, base, func(c *Config) { c.APIAddr, c.HTTPAddr = "0.0.0.0:0", "0.0.0.0:0" })
+	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.APIAddr, c.HTTPAddr = "0.0.0.0:0", "0.0.0.0:0" })
 	s.must(200, "GET", "/apps/admin", nil, nil) // loopback still works
 
 	ctx := context.Background()

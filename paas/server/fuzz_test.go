@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -7,27 +7,15 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/selfhost/paas/paas"
-	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/server"
 )
 
 // FuzzAPI sends arbitrary methods, paths and bodies, as the admin, to the
 // whole API: no input may crash a handler or produce an internal error.
 func FuzzAPI(f *testing.F) {
-	store, err := paas.OpenStore(f.TempDir())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	fake := runtime.NewFake()
-	f.Cleanup(func() { fake.Close() })
-	p := paas.New(store, fake, paas.Config{Domain: "localhost", BaseImage: "test", PasswordCost: bcrypt.MinCost}, slog.New(slog.DiscardHandler))
-	if _, err := p.EnsureAdmin("admin-password-1"); err != nil {
-		f.Fatal(err)
-	}
-	h := NewHandler(p, slog.New(slog.DiscardHandler))
+	tp := paastest.NewPlatform(f)
+	h := server.NewHandler(tp.Platform, slog.New(slog.DiscardHandler))
 	for _, seed := range []struct{ method, path, body string }{
 		{"POST", "/apps/admin", `{"name":"x"}`},
 		{"PUT", "/apps/admin/x", `{"env":{"A":"b"},"drones":2}`},
@@ -50,7 +38,7 @@ func FuzzAPI(f *testing.F) {
 		if req.URL.Path == "/admin/backup" {
 			return // a valid request that returns the whole database; not interesting
 		}
-		req.SetBasicAuth("admin", "admin-password-1")
+		req.SetBasicAuth("admin", paastest.AdminPassword)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

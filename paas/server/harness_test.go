@@ -1,9 +1,10 @@
-package server
+package server_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/runtime"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testServer is a running platform on loopback ports.
@@ -23,40 +26,52 @@ type testServer struct {
 	ingress  string // host:port
 	dns      string // host:port (UDP and TCP), when DNS is enabled
 	password string
+	cancel   context.CancelFunc // ends the run; stop also waits for it
+	run      *runResult
 	stop     func()
+}
+
+// runResult is what Run returned, once finished is closed.
+type runResult struct {
+	finished chan struct{}
+	err      error
 }
 
 // startServer runs Run with rt on dataDir until stop (or the test's end);
 // opts adjust the configuration.
-func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage string, opts ...func(*Config)) *testServer {
+func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage string, opts ...func(*server.Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
-	done := make(chan error, 1)
 	level := slog.LevelWarn
 	if testing.Verbose() {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg := Defaults
+	cfg := server.Defaults
 	cfg.DataDir, cfg.APIAddr, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DNSAddr = dataDir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.AdminPassword, cfg.Runtime, cfg.BaseImage = "admin-password-1", rt, baseImage
+	cfg.PasswordCost = bcrypt.MinCost // the admin's hash would cost seconds under -race
 	dnsReady := make(chan string, 1)
 	cfg.Ready = func(api, http string) { ready <- [2]string{api, http} }
 	cfg.DNSReady = func(addr string) { dnsReady <- addr }
 	for _, o := range opts {
 		o(&cfg)
 	}
-	go func() { done <- Run(ctx, cfg, log) }()
-	s := &testServer{t: t, password: cfg.AdminPassword}
+	run := &runResult{finished: make(chan struct{})}
+	go func() {
+		run.err = server.Run(ctx, cfg, log)
+		close(run.finished)
+	}()
+	s := &testServer{t: t, password: cfg.AdminPassword, cancel: cancel, run: run}
 	for s.api == "" || (cfg.DNSAddr != "" && s.dns == "") {
 		select {
 		case addrs := <-ready:
 			s.api, s.ingress = loopback(addrs[0]), loopback(addrs[1])
 		case s.dns = <-dnsReady:
-		case err := <-done:
+		case <-run.finished:
 			cancel()
-			t.Fatalf("server did not start: %v", err)
+			t.Fatalf("server did not start: %v", run.err)
 		case <-time.After(60 * time.Second):
 			cancel()
 			t.Fatal("server did not start within 60s")
@@ -70,9 +85,9 @@ func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage str
 		stopped = true
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server stopped with error: %v", err)
+		case <-run.finished:
+			if run.err != nil {
+				t.Errorf("server stopped with error: %v", run.err)
 			}
 		case <-time.After(60 * time.Second):
 			t.Error("server did not stop within 60s")
@@ -181,6 +196,27 @@ func (s *testServer) waitFor(host, want string, within time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatalf("%s did not answer %q within %s (last: %q)", host, want, within, last)
+}
+
+// waitStatus polls the ingress until host answers with status code, or
+// fails: routes follow the store on their own goroutine, so a change made
+// through the API reaches the proxy moments after the call returns.
+func (s *testServer) waitStatus(host string, code int, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		got, body, err := s.get(host)
+		if err == nil && got == code {
+			return
+		}
+		last = fmt.Sprintf("%d %q", got, body)
+		if err != nil {
+			last = err.Error()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("%s did not answer %d within %s (last: %s)", host, code, within, last)
 }
 
 // startBenchServer runs a quiet platform for a benchmark.

@@ -20,9 +20,12 @@ import (
 	"github.com/selfhost/paas/dns"
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/deploy"
 	"github.com/selfhost/paas/paas/ingress"
 	"github.com/selfhost/paas/paas/nodejitsu"
 	"github.com/selfhost/paas/paas/now"
+	"github.com/selfhost/paas/paas/platform"
+	"github.com/selfhost/paas/paas/store"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -51,6 +54,12 @@ type Config struct {
 
 	// Runtime, when set, is used instead of connecting to Docker (tests).
 	Runtime runtime.Runtime
+	// ShutdownGrace bounds how long in-flight requests may take to finish
+	// at shutdown before their deploys are cancelled (0: 15s).
+	ShutdownGrace time.Duration
+	// PasswordCost is the bcrypt cost of stored passwords (0: the
+	// platform's default; tests lower it).
+	PasswordCost int
 	// Ready, when set, receives the bound API and HTTP addresses once serving.
 	Ready func(apiAddr, httpAddr string)
 	// DNSReady, when set, receives the bound DNS address (UDP and TCP share
@@ -70,8 +79,10 @@ var Defaults = Config{
 	SMTPFrom:  "paas@localhost",
 }
 
-// Run serves until ctx is done, then shuts down: listeners stop accepting,
-// in-flight requests finish (bounded), background work stops, the store closes.
+// Run serves until ctx is done, then shuts down in order: listeners stop
+// accepting and in-flight requests get a bounded time to finish; deploys
+// still running are cancelled and waited for, with every other goroutine
+// of the deployer and the views; only then does the store close.
 // An empty DNSAddr disables the DNS server.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	publicIPs, err := paas.ParsePublicIPs(cfg.PublicIP)
@@ -82,11 +93,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dns allow-transfer setting: %w", err)
 	}
-	store, err := paas.OpenStore(cfg.DataDir)
+	st, err := store.Open(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer st.Close()
 
 	rt := cfg.Runtime
 	if rt == nil {
@@ -100,11 +111,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	pcfg := paas.Config{Domain: cfg.Domain, BaseImage: cfg.BaseImage, PublicIPs: publicIPs, Resolver: cfg.DNSResolver}
+	events := &paas.Notifier{}
+	// The deployer's lifetime is not ctx: it ends after the API has
+	// drained (Close below), so a request finishing during shutdown still
+	// has a deployer to finish with.
+	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage}, log)
+	defer dep.Close()
+	pcfg := platform.Config{Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
 	if cfg.SMTPURL != "" {
-		pcfg.Mailer = paas.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
+		pcfg.Mailer = platform.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}
-	p := paas.New(store, rt, pcfg, log)
+	p := platform.New(st, dep, events, pcfg, log)
 	generated, err := p.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {
 		return err
@@ -116,22 +133,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	proxy := ingress.New(ingress.Options{Logger: log})
 	defer proxy.Close()
-	// The DNS view is rebuilt from the store after every change that can
-	// touch it: domains and records, and apps (their subdomains). Route
-	// updates from the deployer (deploys, restarts) change no name.
 	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, AllowTransfer: allowTransfer, Logger: log})
-	zones := &zoneView{p: p, srv: dnsSrv, log: log}
-	zones.refresh()
-	routes := &routeTable{store: store, proxy: proxy, domain: cfg.Domain, log: log}
-	p.OnZonesChanged(zones.refresh)
-	p.OnAppsChanged(func() {
-		routes.refresh()
-		zones.refresh()
-	})
-	p.Deployer.OnRoutes(routes.update)
 
-	// One slot per server that can fail on its own: API, ingress, deployer, DNS.
-	errs := make(chan error, 4)
+	// The views built from the store follow it through the notifier: the
+	// ingress table (apps and their serving units), the DNS zones (app
+	// names, domains, records). They run until stopViews, after the API and
+	// the deployer have stopped changing things.
+	viewsCtx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
+	var views sync.WaitGroup
+	defer views.Wait()
+	defer stopViews()
+	routes := &routeTable{store: st, deployer: dep, proxy: proxy, domain: cfg.Domain, log: log}
+	zones := &zoneView{p: p, srv: dnsSrv, log: log}
+	zones.refresh() // before the DNS server answers its first query
+	follow(viewsCtx, &views, events, routes.refresh, paas.TopicApps, paas.TopicRoutes)
+	follow(viewsCtx, &views, events, zones.refresh, paas.TopicApps, paas.TopicZones)
+
+	// Reconcile before the API accepts a write: adoptions never race a request.
+	if err := dep.Start(); err != nil {
+		return err
+	}
+
+	// One slot per server that can fail on its own: API, ingress, DNS.
+	errs := make(chan error, 3)
 
 	// Like the other listeners, a DNS address that cannot be bound fails
 	// the start instead of leaving the platform half up.
@@ -163,7 +187,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	defer waitDNS()
 
-	handler := NewHandler(p, log)
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
@@ -181,31 +204,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		apiLn.Close()
 		return fmt.Errorf("http ingress listener: %w", err)
 	}
+	handler := NewHandler(p, log)
 	stopping := make(chan struct{})
-	withShutdown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var inflight sync.WaitGroup // API requests being served
+	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Done()
 		handler.ServeHTTP(w, r.WithContext(api.WithShutdown(r.Context(), stopping)))
 	})
-	apiSrv := &http.Server{Handler: withShutdown, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	httpSrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	var wg sync.WaitGroup
+	var servers sync.WaitGroup
 	serve := func(name string, srv *http.Server, ln net.Listener) {
-		defer wg.Done()
+		defer servers.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("%s server: %w", name, err)
 		}
 	}
-	wg.Add(3)
+	servers.Add(2)
 	go serve("api", apiSrv, apiLn)
 	go serve("http ingress", httpSrv, httpLn)
-	go func() {
-		defer wg.Done()
-		if err := p.Run(runCtx); err != nil {
-			errs <- err
-		}
-	}()
 	dnsAddr := ""
 	if cfg.DNSAddr != "" {
 		dnsAddr = dnsSrv.UDPAddr().String()
@@ -225,103 +244,167 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case runErr = <-errs:
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	grace := cfg.ShutdownGrace
+	if grace == 0 {
+		grace = 15 * time.Second
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	close(stopping) // log streams end; other requests finish
-	_ = apiSrv.Shutdown(shutdownCtx)
+	if err := apiSrv.Shutdown(shutdownCtx); err != nil {
+		// Requests still running past the grace (a deploy's health check
+		// may take a minute): cancel their deploys, then cut them off.
+		log.Warn("requests still running at the end of the shutdown grace; cancelling them", "err", err)
+	}
+	dep.Close()
+	_ = apiSrv.Close()
+	inflight.Wait()
 	_ = httpSrv.Shutdown(shutdownCtx)
-	stopRun()
-	wg.Wait()
+	_ = httpSrv.Close()
+	servers.Wait()
+	stopViews()
+	views.Wait()
 	if err := waitDNS(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("dns server: %w", err)
 	}
 	return runErr
 }
 
-// NewHandler returns the API handler: every face on one router.
-func NewHandler(p *paas.Platform, log *slog.Logger) http.Handler {
-	r := httprouter.New()
-	auth := &api.Authenticator{Platform: p}
-	nj := nodejitsu.Routes(r, p, auth, log)
-	now.Routes(r, p, auth, log)
-	admin := &api.Adapter{Log: log}
-	r.GET("/admin/backup", admin.Handle(backupHandler(p, auth)))
-	// Unknown paths answer in the common error shape; they carry the
-	// Nodejitsu header because that face owns the root.
-	r.NotFound = nj.Adapter().NotFoundHandler()
-	r.MethodNotAllowed = nj.Adapter().MethodNotAllowedHandler()
-	r.HandleMethodNotAllowed = true
-	// The router's own redirects and OPTIONS answers would lack the face's
-	// headers (the Nodejitsu client rejects those), and a redirect would
-	// turn POST /logs/:user/ into a GET: every request reaches a handler.
-	r.RedirectTrailingSlash = false
-	r.RedirectFixedPath = false
-	r.HandleOPTIONS = false
-	return stripTrailingSlash(r)
-}
-
-// stripTrailingSlash serves "/x/" as "/x": the documents write some paths
-// with a trailing slash (POST /logs/:user-id/).
-func stripTrailingSlash(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
-			r.URL.Path = strings.TrimRight(r.URL.Path, "/")
-			if r.URL.Path == "" {
-				r.URL.Path = "/"
+// follow runs refresh after every notification of topics (and once at
+// once), on a goroutine that ends with ctx; wg tracks it.
+func follow(ctx context.Context, wg *sync.WaitGroup, events *paas.Notifier, refresh func(), topics ...paas.Topic) {
+	changed, unsubscribe := events.Subscribe(topics...)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				refresh()
 			}
-			r.URL.RawPath = ""
 		}
-		h.ServeHTTP(w, r)
-	})
+	}()
 }
 
-// backupHandler streams a consistent copy of the database to an admin.
-func backupHandler(p *paas.Platform, auth *api.Authenticator) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-		pr, err := auth.Require(r)
-		if err != nil {
-			return err
-		}
-		if !pr.IsAdmin() || pr.ViaToken {
-			return paas.Forbidden("backups need the admin password")
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="paas.db"`)
-		_, err = p.Store.Backup(w)
-		return err
+// NewHandler returns the API handler: each face on its own router under
+// its prefix, chosen by the first path segment.
+func NewHandler(p *platform.Platform, log *slog.Logger) http.Handler {
+	return NewFaces(p, log).Handler()
+}
+
+// FaceOptions adjust the faces (tests: small rate limits, a fake clock).
+type FaceOptions struct {
+	Now []now.Option
+}
+
+// NewFaces builds every face over p.
+func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces {
+	var o FaceOptions
+	for _, x := range opts {
+		o.Now = append(o.Now, x.Now...)
+	}
+	auth := api.NewAuthenticator(p)
+	return Faces{
+		Nodejitsu: nodejitsu.New(p, auth, log),
+		Now:       now.New(p, auth, log, o.Now...),
+		Admin:     newAdmin(p, auth, log),
 	}
 }
 
-// routeTable keeps the ingress table in step with the store and the deployer:
-// <subdomain>.<domain> → the app's serving units, or 503 when it is stopped.
-type routeTable struct {
-	store  *paas.Store
-	proxy  *ingress.Proxy
-	domain string
-	log    *slog.Logger
-
-	mu       sync.Mutex
-	backends map[string][]string
+// Routes lists every route of every face, by face name.
+func (fs Faces) Routes() map[string][]api.Route {
+	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "admin": fs.Admin.Routes()}
 }
 
-func (t *routeTable) update(backends map[string][]string) {
-	t.mu.Lock()
-	t.backends = backends
-	t.mu.Unlock()
-	t.refresh()
+// Faces are the API faces, each serving its own prefix.
+type Faces struct {
+	Nodejitsu *nodejitsu.Face // "/": everything no other face claims
+	Now       *now.Face       // "/now", "/domains"
+	Admin     *admin          // "/admin"
+}
+
+// Handler dispatches on the first path segment.
+func (fs Faces) Handler() http.Handler {
+	nj, nw, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Admin.Handler()
+	return api.StripTrailingSlash(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		switch first {
+		case "now", "domains":
+			nw.ServeHTTP(w, r)
+		case "admin":
+			ad.ServeHTTP(w, r)
+		default:
+			nj.ServeHTTP(w, r)
+		}
+	}))
+}
+
+// admin is the platform's own small face: operations no API document has.
+type admin struct {
+	p      *platform.Platform
+	auth   *api.Authenticator
+	router *api.Router
+}
+
+func newAdmin(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *admin {
+	ad := &admin{p: p, auth: auth}
+	ad.router = (&api.Adapter{Log: log}).NewRouter([]api.Route{
+		{Method: "GET", Path: "/admin/backup", Name: "backup", Handle: auth.With(ad.backup)},
+	})
+	return ad
+}
+
+func (ad *admin) Handler() http.Handler { return ad.router }
+
+// Routes lists the admin face's routes.
+func (ad *admin) Routes() []api.Route { return ad.router.Routes() }
+
+// backup streams a consistent copy of the database to an admin.
+func (ad *admin) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	// The headers go out with the first byte, so a refusal is still a JSON error.
+	return ad.p.Backup(r.Context(), pr, &attachment{w: w, name: "paas.db"})
+}
+
+// attachment sets a download's headers on its first write.
+type attachment struct {
+	w       http.ResponseWriter
+	name    string
+	started bool
+}
+
+func (a *attachment) Write(b []byte) (int, error) {
+	if !a.started {
+		a.started = true
+		a.w.Header().Set("Content-Type", "application/octet-stream")
+		a.w.Header().Set("Content-Disposition", `attachment; filename="`+a.name+`"`)
+	}
+	return a.w.Write(b)
+}
+
+// routeTable keeps the ingress table in step with the store and the
+// deployer: <subdomain>.<domain> → the app's serving units, or 503 when it
+// is stopped.
+type routeTable struct {
+	store    *store.Store
+	deployer *deploy.Deployer
+	proxy    *ingress.Proxy
+	domain   string
+	log      *slog.Logger
 }
 
 func (t *routeTable) refresh() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	apps, err := t.store.AllApps()
 	if err != nil {
-		t.log.Error("rebuild routes", "err", err)
+		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
 		return
 	}
+	backends := t.deployer.Routes()
 	table := make(ingress.Table, len(apps))
 	for _, a := range apps {
-		b := t.backends[a.Key()]
+		b := backends[a.Key()]
 		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b}
 	}
 	t.proxy.SetRoutes(table)
@@ -331,18 +414,12 @@ func (t *routeTable) refresh() {
 // refresh rebuilds every zone and publishes them at once; the DNS server
 // swaps its snapshot atomically, so queries never wait for this.
 type zoneView struct {
-	p   *paas.Platform
+	p   *platform.Platform
 	srv *dns.Server
 	log *slog.Logger
-
-	// mu orders refreshes: each reads the store after taking it, so the
-	// last one to publish has seen every change made before it was called.
-	mu sync.Mutex
 }
 
 func (v *zoneView) refresh() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	zones, err := v.p.Zones()
 	if err != nil {
 		v.log.Error("rebuild DNS zones; still serving the previous ones", "err", err)

@@ -8,8 +8,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +22,8 @@ import (
 // New returns a Docker runtime scoped to this test.
 func New(t testing.TB) *runtime.Docker {
 	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	suffix := hex.EncodeToString(b)
+	// rand.Text never fails; 8 of its base32 characters are 40 bits.
+	suffix := strings.ToLower(rand.Text()[:8])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Network: "paastest-" + suffix, Prefix: "paastest" + suffix})

@@ -1,0 +1,452 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/store"
+	"github.com/selfhost/paas/runtime"
+)
+
+// Deployer turns the store's intent (an app started on a snapshot with N
+// units) into running units, and keeps it so: it builds images, starts a
+// new release beside the old one, switches traffic once the new units answer
+// HTTP, drains the old ones, restarts crashed units with backoff, captures
+// their logs, and reconciles the engine with the store at start.
+//
+// It owns every goroutine it starts, and its lifetime is the context given
+// to New: Close cancels it, which also cancels deploys in flight (their
+// request contexts are joined to it), and returns once all of them, the
+// supervisor and every log capture have ended, so the store can close.
+type Deployer struct {
+	store  *store.Store
+	rt     runtime.Runtime
+	events *paas.Notifier
+	cfg    Config
+	log    *slog.Logger
+
+	ctx    context.Context // the deployer's lifetime
+	cancel context.CancelFunc
+	work   sync.WaitGroup // the supervisor, exit handlers, log capture, deploys in flight
+
+	mu       sync.Mutex
+	closed   bool
+	started  bool
+	locks    map[string]*sync.Mutex // per app: one deploy/stop/adoption at a time
+	releases map[string]*release    // app key → the release serving traffic
+	crashes  map[string][]time.Time // app key → recent crash times
+	watchers map[string]context.CancelFunc
+}
+
+type release struct {
+	ID       string
+	Snapshot string
+	Units    []runtime.Unit
+}
+
+// Port every app listens on inside its unit.
+const appPort = 8080
+
+// drainGrace is how long a replaced unit gets to finish its requests after SIGTERM.
+const drainGrace = 10 * time.Second
+
+// Config is what the deployer needs to know about the installation.
+type Config struct {
+	BaseImage string // the Node image apps are built FROM
+	// HealthTimeout bounds how long a new release may take to accept HTTP (0: 60s).
+	HealthTimeout time.Duration
+	// RestartBackoff is the first delay before restarting a crashed unit;
+	// it doubles per recent crash, up to 32 times (0: 500ms).
+	RestartBackoff time.Duration
+}
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = &paas.Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
+	Message: "the platform is shutting down", Err: errors.New("deployer closed")}
+
+// New returns a deployer of apps in st onto rt, living until ctx is done or
+// Close is called. Changes of serving units are announced as
+// paas.TopicRoutes on events. Nothing runs until Start.
+func New(ctx context.Context, st *store.Store, rt runtime.Runtime, events *paas.Notifier, cfg Config, log *slog.Logger) *Deployer {
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = 60 * time.Second
+	}
+	if cfg.RestartBackoff == 0 {
+		cfg.RestartBackoff = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return &Deployer{store: st, rt: rt, events: events, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		locks: map[string]*sync.Mutex{}, releases: map[string]*release{}, crashes: map[string][]time.Time{},
+		watchers: map[string]context.CancelFunc{}}
+}
+
+// Close stops the deployer: deploys in flight are cancelled, supervision
+// and log capture end, and Close returns when every goroutine has. Units
+// keep running; the next Start adopts them. Close is idempotent.
+func (d *Deployer) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.cancel()
+	d.work.Wait()
+	return nil
+}
+
+// begin registers a call that may outlast its caller's patience: the
+// returned context ends with ctx or with the deployer, and Close waits for
+// done. It fails once Close has begun.
+func (d *Deployer) begin(ctx context.Context) (context.Context, func(), error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, nil, ErrClosed
+	}
+	d.work.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		d.work.Done()
+	}, nil
+}
+
+// goOwned runs fn on a goroutine Close waits for; it reports false (and
+// runs nothing) once Close has begun.
+func (d *Deployer) goOwned(fn func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.work.Add(1)
+	go func() {
+		defer d.work.Done()
+		fn()
+	}()
+	return true
+}
+
+// Routes returns the addresses of every serving app's running units (app
+// key → addresses), the ingress table's input.
+func (d *Deployer) Routes() map[string][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	routes := make(map[string][]string, len(d.releases))
+	for k, r := range d.releases {
+		routes[k] = backendsOf(r)
+	}
+	return routes
+}
+
+// Backends returns the addresses of an app's serving units.
+func (d *Deployer) Backends(appKey string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return backendsOf(d.releases[appKey])
+}
+
+func backendsOf(r *release) []string {
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, u := range r.Units {
+		if u.Running && u.Addr != "" {
+			out = append(out, u.Addr)
+		}
+	}
+	return out
+}
+
+// Serving reports whether app serves snapshot with n running units.
+func (d *Deployer) Serving(appKey, snapshot string, n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.releases[appKey]
+	return r != nil && r.Snapshot == snapshot && len(r.Units) == max(n, 1) && len(backendsOf(r)) == len(r.Units)
+}
+
+// Release describes what serves an app now (ok false: nothing).
+func (d *Deployer) Release(appKey string) (paas.Release, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.releases[appKey]
+	if r == nil {
+		return paas.Release{}, false
+	}
+	out := paas.Release{ID: r.ID, Snapshot: r.Snapshot}
+	for _, u := range r.Units {
+		out.Units = append(out.Units, paas.UnitStatus{ID: u.ID, Index: u.Index, Running: u.Running})
+	}
+	return out, true
+}
+
+func (d *Deployer) publish() { d.events.Notify(paas.TopicRoutes) }
+
+func (d *Deployer) appLock(appKey string) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.locks[appKey]
+	if l == nil {
+		l = &sync.Mutex{}
+		d.locks[appKey] = l
+	}
+	return l
+}
+
+// Deploy makes app's active snapshot serve with app.Units units, with no
+// downtime: the old release keeps serving until the new one is healthy, and
+// keeps serving if the new one fails.
+func (d *Deployer) Deploy(ctx context.Context, app paas.App) error {
+	return d.withApp(ctx, app.Key(), func(ctx context.Context) error { return d.deployLocked(ctx, app) })
+}
+
+// withApp runs fn under app's lock (one deploy, stop or adoption at a time
+// per app), with a context that Close cancels and waits for.
+func (d *Deployer) withApp(ctx context.Context, appKey string, fn func(ctx context.Context) error) error {
+	ctx, done, err := d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	l := d.appLock(appKey)
+	l.Lock()
+	defer l.Unlock()
+	return fn(ctx)
+}
+
+func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
+	if app.Snapshot == "" {
+		return paas.BadRequest("Cannot start application with no snapshots")
+	}
+	snap, err := d.store.Snapshot(app.Owner, app.Name, app.Snapshot)
+	if err != nil {
+		return err
+	}
+	image, err := d.build(ctx, app, snap)
+	if err != nil {
+		return d.cancelled(ctx, err)
+	}
+	rel := &release{ID: newReleaseID(), Snapshot: snap.ID}
+	n := max(app.Units, 1)
+	d.platformLog(app, "starting release %s of snapshot %s with %d unit(s)", rel.ID, snap.ID, n)
+	for i := range n {
+		u, err := d.rt.Start(ctx, runtime.UnitSpec{App: app.Key(), Snapshot: snap.ID, Release: rel.ID, Index: i,
+			Image: image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
+		if err != nil {
+			d.stopUnits(context.WithoutCancel(ctx), rel.Units)
+			if ctx.Err() != nil {
+				d.platformLog(app, "release %s cancelled", rel.ID)
+				return d.cancelled(ctx, err)
+			}
+			d.platformLog(app, "release %s failed to start: %v", rel.ID, err)
+			return fmt.Errorf("start %s unit %d: %w", app.Key(), i, err)
+		}
+		rel.Units = append(rel.Units, u)
+		d.watchLogs(app.Key(), u)
+	}
+	if err := d.waitHealthy(ctx, rel); err != nil {
+		d.stopUnits(context.WithoutCancel(ctx), rel.Units)
+		if ctx.Err() != nil {
+			// Not the app's fault: the caller went away or the platform is stopping.
+			d.platformLog(app, "release %s cancelled before it became healthy", rel.ID)
+			return d.cancelled(ctx, err)
+		}
+		d.platformLog(app, "release %s failed its health check: %v; the previous release keeps serving", rel.ID, err)
+		return &paas.Error{Status: http.StatusBadRequest, Code: "deploy_failed", Err: paas.ErrBadRequest,
+			Message: fmt.Sprintf("snapshot %s did not become healthy: %v (see the app's logs)", snap.ID, err)}
+	}
+	d.mu.Lock()
+	old := d.releases[app.Key()]
+	d.releases[app.Key()] = rel
+	d.mu.Unlock()
+	d.publish()
+	d.platformLog(app, "release %s is serving", rel.ID)
+	if old != nil {
+		d.stopUnits(context.WithoutCancel(ctx), old.Units)
+	}
+	return nil
+}
+
+// cancelled reports a deploy cut short by its context: ErrClosed when the
+// deployer is closing, the context's error when the caller went away, err
+// itself when the context is fine (a real failure).
+func (d *Deployer) cancelled(ctx context.Context, err error) error {
+	switch {
+	case d.ctx.Err() != nil:
+		return ErrClosed
+	case ctx.Err() != nil:
+		return fmt.Errorf("deploy cancelled: %w", ctx.Err())
+	}
+	return err
+}
+
+// unitLimits are the app's own limits; zero fields take the runtime's defaults.
+func unitLimits(a paas.App) runtime.Limits {
+	return runtime.Limits{MemoryBytes: int64(a.MemoryMB) << 20, NanoCPUs: int64(a.CPUs * 1e9)}
+}
+
+func newReleaseID() string { return "r" + strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+func (d *Deployer) build(ctx context.Context, app paas.App, snap paas.Snapshot) (string, error) {
+	files, err := d.store.SnapshotFS(snap)
+	if err != nil {
+		return "", err
+	}
+	w := &logWriter{flush: func(lines []string) { d.appendLogs(app.Key(), "build", "", "stdout", lines) }}
+	defer w.Close()
+	// Pull progress (only on first use) goes to the server log as well: it
+	// concerns the whole platform, not just this app.
+	serverLog := &logWriter{batch: 1, flush: func(lines []string) {
+		for _, l := range lines {
+			d.log.Info("base image: "+l, "image", d.cfg.BaseImage)
+		}
+	}}
+	defer serverLog.Close()
+	if err := d.rt.EnsureImage(ctx, d.cfg.BaseImage, io.MultiWriter(w, serverLog)); err != nil {
+		return "", &paas.Error{Status: http.StatusServiceUnavailable, Code: "base_image_unavailable", Err: err,
+			Message: fmt.Sprintf("base image %s is not available: %v", d.cfg.BaseImage, err)}
+	}
+	image, err := d.rt.Build(ctx, runtime.BuildSpec{App: app.Key(), Snapshot: snap.ID, BaseImage: d.cfg.BaseImage,
+		Files: files, Cmd: snap.Cmd, Install: snap.Install}, w)
+	if err != nil {
+		return "", &paas.Error{Status: http.StatusBadRequest, Code: "build_failed", Err: paas.ErrBadRequest,
+			Message: fmt.Sprintf("build of snapshot %s failed: %v (see the app's logs)", snap.ID, err)}
+	}
+	return image, nil
+}
+
+// waitHealthy waits until every unit answers HTTP (any status), failing
+// early when a unit exits.
+func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.HealthTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	defer client.CloseIdleConnections()
+	pending := map[string]string{}
+	for _, u := range rel.Units {
+		pending[u.ID] = u.Addr
+	}
+	// Poll fast at first (a Node app listens within tens of milliseconds),
+	// backing off so a slow app does not cost a busy loop.
+	wait := 20 * time.Millisecond
+	for {
+		for id, addr := range pending {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+				delete(pending, id)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		units, err := d.rt.Units(ctx)
+		if err == nil {
+			for _, u := range units {
+				if _, ok := pending[u.ID]; ok && !u.Running {
+					return fmt.Errorf("unit %d exited with code %d", u.Index, u.ExitCode)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("no HTTP answer on port %d within %s", appPort, d.cfg.HealthTimeout)
+			}
+			return ctx.Err()
+		case <-time.After(wait):
+			wait = min(wait*2, 250*time.Millisecond)
+		}
+	}
+}
+
+// Stop stops every unit of an app.
+func (d *Deployer) Stop(ctx context.Context, appKey string) error {
+	return d.withApp(ctx, appKey, func(ctx context.Context) error { return d.stopLocked(ctx, appKey) })
+}
+
+func (d *Deployer) stopLocked(ctx context.Context, appKey string) error {
+	d.mu.Lock()
+	rel := d.releases[appKey]
+	delete(d.releases, appKey)
+	d.mu.Unlock()
+	d.publish()
+	if rel != nil {
+		d.stopUnits(ctx, rel.Units)
+	}
+	// Units the deployer does not track (left by a crash of the server) go too.
+	units, err := d.rt.Units(ctx)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", appKey, err)
+	}
+	var stray []runtime.Unit
+	for _, u := range units {
+		if u.App == appKey {
+			stray = append(stray, u)
+		}
+	}
+	d.stopUnits(ctx, stray)
+	return nil
+}
+
+// Remove stops an app's units and removes its images.
+func (d *Deployer) Remove(ctx context.Context, appKey string) error {
+	return d.withApp(ctx, appKey, func(ctx context.Context) error {
+		if err := d.stopLocked(ctx, appKey); err != nil {
+			return err
+		}
+		images, err := d.rt.Images(ctx)
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", appKey, err)
+		}
+		for _, im := range images {
+			if im.App == appKey {
+				if err := d.rt.RemoveImage(ctx, im.Ref); err != nil {
+					return fmt.Errorf("remove %s: %w", appKey, err)
+				}
+			}
+		}
+		d.mu.Lock()
+		delete(d.crashes, appKey)
+		d.mu.Unlock()
+		return nil
+	})
+}
+
+func (d *Deployer) stopUnits(ctx context.Context, units []runtime.Unit) {
+	var wg sync.WaitGroup
+	for _, u := range units {
+		d.mu.Lock()
+		if cancel := d.watchers[u.ID]; cancel != nil {
+			defer cancel() // after Stop, so the last lines are captured
+			delete(d.watchers, u.ID)
+		}
+		d.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.rt.Stop(ctx, u.ID, drainGrace); err != nil {
+				d.log.Warn("stop unit", "app", u.App, "unit", u.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func ownerName(appKey string) (string, string) {
+	owner, name, _ := strings.Cut(appKey, "/")
+	return owner, name
+}

@@ -1,0 +1,257 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/runtime"
+)
+
+// Crash-loop policy: more than crashLoopMax exits within crashLoopWindow
+// marks the app errored instead of restarting it forever.
+const (
+	crashLoopMax    = 5
+	crashLoopWindow = 2 * time.Minute
+)
+
+// Start reconciles the engine with the store, then supervises units until
+// Close: a unit that exits is restarted with backoff, and an app that
+// crash-loops is marked errored. It returns once reconciliation is done,
+// so a caller that starts the API after it never races an adoption.
+func (d *Deployer) Start() error {
+	d.mu.Lock()
+	if d.started || d.closed {
+		d.mu.Unlock()
+		return fmt.Errorf("deployer: Start called twice or after Close")
+	}
+	d.started = true
+	d.mu.Unlock()
+	ctx := d.ctx
+	// Subscribe before reconciling, so an exit during reconciliation is seen.
+	events, err := d.rt.Events(ctx)
+	if err != nil {
+		return fmt.Errorf("watch runtime events: %w", err)
+	}
+	if err := d.Reconcile(ctx); err != nil {
+		d.log.Error("reconcile", "err", err)
+	}
+	d.goOwned(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				d.goOwned(func() { d.handleExit(ctx, ev) })
+			}
+		}
+	})
+	return nil
+}
+
+// Reconcile adopts running units of started apps, redeploys started apps
+// that have none, and removes platform units the store does not want.
+func (d *Deployer) Reconcile(ctx context.Context) error {
+	apps, err := d.store.AllApps()
+	if err != nil {
+		return err
+	}
+	units, err := d.rt.Units(ctx)
+	if err != nil {
+		return err
+	}
+	byApp := map[string][]runtime.Unit{}
+	for _, u := range units {
+		byApp[u.App] = append(byApp[u.App], u)
+	}
+	wanted := map[string]bool{}
+	for _, app := range apps {
+		if app.State != paas.AppStarted || app.Snapshot == "" {
+			continue
+		}
+		wanted[app.Key()] = true
+		d.reconcileApp(ctx, app, byApp[app.Key()])
+	}
+	for appKey, us := range byApp {
+		if !wanted[appKey] {
+			d.log.Info("removing units the store does not know", "app", appKey, "units", len(us))
+			d.stopUnits(ctx, us)
+		}
+	}
+	// Step images orphaned by builds that failed (before this start, so
+	// none is in progress) belong to no app and are never used.
+	if images, err := d.rt.Images(ctx); err == nil {
+		for _, im := range images {
+			if im.App == "" {
+				if err := d.rt.RemoveImage(ctx, im.Ref); err != nil {
+					d.log.Warn("remove orphaned build image", "image", im.Ref, "err", err)
+				}
+			}
+		}
+	}
+	d.publish()
+	return nil
+}
+
+// reconcileApp adopts or redeploys one started app, under its lock so no
+// request can deploy or stop it meanwhile.
+func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runtime.Unit) {
+	l := d.appLock(app.Key())
+	l.Lock()
+	defer l.Unlock()
+	// The API may already serve (a caller that did not reconcile first):
+	// act on the app as it is now.
+	app, err := d.store.App(app.Owner, app.Name)
+	if err != nil || app.State != paas.AppStarted || app.Snapshot == "" {
+		return
+	}
+	// Adopt the newest release of the active snapshot that has running units.
+	releases := map[string][]runtime.Unit{}
+	for _, u := range units {
+		if u.Running && u.Snapshot == app.Snapshot {
+			releases[u.Release] = append(releases[u.Release], u)
+		}
+	}
+	var best string
+	for id := range releases {
+		if id > best {
+			best = id
+		}
+	}
+	var stale []runtime.Unit
+	if best != "" {
+		rel := &release{ID: best, Snapshot: app.Snapshot, Units: releases[best]}
+		sort.Slice(rel.Units, func(i, j int) bool { return rel.Units[i].Index < rel.Units[j].Index })
+		d.mu.Lock()
+		d.releases[app.Key()] = rel
+		d.mu.Unlock()
+		var since time.Time // zero: from each unit's start
+		if last, err := d.store.LastLogTime(app.Key()); err == nil && !last.IsZero() {
+			since = last.Add(time.Nanosecond)
+		}
+		for _, u := range rel.Units {
+			d.watchLogsSince(app.Key(), u, since)
+		}
+		for _, u := range units {
+			if u.Release != best {
+				stale = append(stale, u)
+			}
+		}
+		d.stopUnits(ctx, stale)
+		d.platformLog(app, "adopted running release %s after restart", best)
+		return
+	}
+	d.stopUnits(ctx, units)
+	d.platformLog(app, "no running units found at start; deploying snapshot %s", app.Snapshot)
+	if err := d.deployLocked(ctx, app); err != nil {
+		d.log.Error("reconcile deploy", "app", app.Key(), "err", err)
+		d.markErrored(app.Key(), fmt.Sprintf("redeploy at start failed: %v", err))
+	}
+}
+
+func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
+	d.mu.Lock()
+	rel := d.releases[ev.App]
+	idx := -1
+	if rel != nil {
+		for i, u := range rel.Units {
+			if u.ID == ev.UnitID {
+				idx = i
+			}
+		}
+	}
+	if idx < 0 {
+		d.mu.Unlock()
+		return // a unit being replaced or stopped on purpose
+	}
+	rel.Units[idx].Running = false
+	now := time.Now()
+	recent := []time.Time{now}
+	for _, t := range d.crashes[ev.App] {
+		if now.Sub(t) < crashLoopWindow {
+			recent = append(recent, t)
+		}
+	}
+	d.crashes[ev.App] = recent
+	dead := rel.Units[idx]
+	d.mu.Unlock()
+	d.publish()
+
+	app, err := d.store.App(ownerName(ev.App))
+	if err != nil {
+		return
+	}
+	reason := fmt.Sprintf("exit code %d", ev.ExitCode)
+	if ev.OOM {
+		reason = "out of memory"
+	}
+	if len(recent) > crashLoopMax {
+		d.platformLog(app, "unit %d crashed (%s) %d times in %s; marking the app errored", dead.Index, reason, len(recent), crashLoopWindow)
+		d.markErrored(ev.App, fmt.Sprintf("crash loop: %d exits in %s, last: %s", len(recent), crashLoopWindow, reason))
+		_ = d.Stop(ctx, ev.App)
+		return
+	}
+	backoff := time.Duration(1<<min(len(recent)-1, 5)) * d.cfg.RestartBackoff
+	d.platformLog(app, "unit %d crashed (%s); restarting in %s", dead.Index, reason, backoff)
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(backoff):
+	}
+	l := d.appLock(ev.App)
+	l.Lock()
+	defer l.Unlock()
+	d.mu.Lock()
+	current := d.releases[ev.App]
+	d.mu.Unlock()
+	if current != rel {
+		return // redeployed or stopped meanwhile
+	}
+	_ = d.rt.Stop(ctx, dead.ID, time.Second) // remove the dead container
+	u, err := d.rt.Start(ctx, runtime.UnitSpec{App: ev.App, Snapshot: rel.Snapshot, Release: rel.ID, Index: dead.Index,
+		Image: dead.Image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
+	if err != nil {
+		d.platformLog(app, "restart of unit %d failed: %v", dead.Index, err)
+		return
+	}
+	d.watchLogs(ev.App, u)
+	// Record the new unit at once, so that if it dies during its health
+	// check its exit event is recognised and restarts it again; it gets no
+	// traffic until it is healthy.
+	pending := u
+	pending.Running = false
+	d.setUnit(rel, dead.ID, pending)
+	if err := d.waitHealthy(ctx, &release{ID: rel.ID, Units: []runtime.Unit{u}}); err != nil {
+		d.platformLog(app, "restarted unit %d is not healthy: %v", dead.Index, err)
+		return
+	}
+	d.setUnit(rel, u.ID, u)
+	d.publish()
+}
+
+// setUnit replaces the unit with id in rel.
+func (d *Deployer) setUnit(rel *release, id string, u runtime.Unit) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range rel.Units {
+		if rel.Units[i].ID == id {
+			rel.Units[i] = u
+		}
+	}
+}
+
+func (d *Deployer) markErrored(appKey, msg string) {
+	owner, name := ownerName(appKey)
+	_, err := d.store.UpdateApp(owner, name, func(a *paas.App) error {
+		a.State, a.StateMessage = paas.AppErrored, msg
+		return nil
+	})
+	if err != nil {
+		d.log.Warn("mark errored", "app", appKey, "err", err)
+	}
+}

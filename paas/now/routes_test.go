@@ -1,0 +1,280 @@
+package now_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
+)
+
+// matrixScope is whose objects the authorization matrix's calls act on.
+// The now face's paths name no owner: a call acts for its caller, or for
+// the team that ?teamId= selects among the caller's teams.
+type matrixScope struct {
+	tp *paastest.Platform
+	// owner is the owner of the objects the calls of account o act on.
+	owner func(o paastest.Account) string
+	query string // appended to every path ("" or "?teamId=…")
+	// list is the class of GET and POST /domains: without ?teamId= any
+	// caller gets (or adds to) its own list, so they are Authed.
+	list paastest.Class
+	// domain is a domain of the owner with one record, for the record routes.
+	domain string
+}
+
+// cases are the face's routes, one case each, in the scope.
+func (s matrixScope) cases() []paastest.Case {
+	ctx := context.Background()
+	tp := s.tp
+	newDomain := func(t *testing.T, o paastest.Account, tag string) string {
+		t.Helper()
+		name := tag + ".example.net"
+		if _, err := tp.CreateOrVerifyDomain(ctx, tp.Principal(t, o), s.owner(o), name, false); err != nil {
+			t.Fatalf("create domain %s: %v", name, err)
+		}
+		return name
+	}
+	newRecord := func(t *testing.T, o paastest.Account, tag string) string {
+		t.Helper()
+		rec, err := tp.CreateRecord(ctx, tp.Principal(t, o), s.owner(o), s.domain, paas.Record{Name: tag, Type: "A", Value: "192.0.2.9"}, false)
+		if err != nil {
+			t.Fatalf("create record %s: %v", tag, err)
+		}
+		return rec.ID
+	}
+	body := func(t *testing.T, r paastest.Response) map[string]any {
+		t.Helper()
+		return decodeRaw(t, r.Status, r.Header, r.Body).body
+	}
+	hasRecord := func(t *testing.T, o paastest.Account, id string) bool {
+		t.Helper()
+		recs, err := tp.Store.Records(s.owner(o), s.domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			if rec.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	return []paastest.Case{
+		{Method: "GET", Pattern: "/domains", Class: s.list, Want: http.StatusOK,
+			Req: paastest.Fixed("/domains"+s.query, nil),
+			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+				domains, ok := body(t, r)["domains"].([]any)
+				if !ok {
+					t.Fatalf("no domains list: %s", r.Body)
+				}
+				if s.list != paastest.Owned {
+					return // the caller's own list
+				}
+				for _, d := range domains {
+					if d.(map[string]any)["name"] == s.domain {
+						return
+					}
+				}
+				t.Errorf("%s's domain %s is not listed: %s", s.owner(o), s.domain, r.Body)
+			}},
+		{Method: "POST", Pattern: "/domains", Class: s.list, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/domains" + s.query, map[string]any{"name": tag + ".example.com"}
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); !uidRE.MatchString(b["uid"].(string)) || b["verified"] != true {
+					t.Errorf("POST /domains: %s", r.Body)
+				}
+				if s.list != paastest.Owned {
+					return // created for the caller
+				}
+				if _, err := tp.Store.Domain(s.owner(o), tag+".example.com"); err != nil {
+					t.Errorf("the domain is not %s's: %v", s.owner(o), err)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/domains/:domain", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/domains/" + newDomain(t, o, tag) + s.query, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if _, err := tp.Store.Domain(s.owner(o), tag+".example.net"); !paas.IsNotFound(err) {
+					t.Errorf("deleted domain: %v", err)
+				}
+			}},
+		{Method: "GET", Pattern: "/domains/:domain/records", Class: paastest.Owned, Want: http.StatusOK,
+			Req: paastest.Fixed("/domains/"+s.domain+"/records"+s.query, nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if recs, _ := body(t, r)["records"].([]any); len(recs) == 0 {
+					t.Errorf("no records: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/domains/:domain/records", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/domains/" + s.domain + "/records" + s.query, map[string]any{"data": map[string]any{"name": tag, "type": "A", "value": "192.0.2.1"}}
+			},
+			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+				id, _ := body(t, r)["uid"].(string)
+				if !recIDRE.MatchString(id) || !hasRecord(t, o, id) {
+					t.Errorf("created record %q is not stored: %s", id, r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/domains/:domain/records/:recId", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/domains/" + s.domain + "/records/" + newRecord(t, o, tag) + s.query, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+				if len(r.Body) != 0 {
+					t.Errorf("DELETE record body %q, want empty", r.Body)
+				}
+			}},
+	}
+}
+
+// checkAnswer is every answer's now-specific shape: the rate-limit
+// headers, and errors with a code, a message and the help url.
+func checkAnswer(t *testing.T, what string, r paastest.Response) {
+	t.Helper()
+	checkRateLimitHeaders(t, r.Header)
+	if r.Status >= 400 {
+		checkErrorShape(t, decodeRaw(t, r.Status, r.Header, r.Body))
+	}
+}
+
+// TestAuthorizationMatrix calls every route on the caller's own objects as
+// every kind of caller. The document answers a failed authentication with
+// 403 authentication_error, and another tenant's domain with 404, exactly
+// as one nobody has. The paths name no owner: every caller, the admin too,
+// acts on its own objects (an admin reaches others' through ?teamId= only).
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessConfig{})
+	tp := h.tp
+	owner := h.account("alice")
+	s := matrixScope{tp: tp, owner: func(o paastest.Account) string { return o.Name }, list: paastest.Authed, domain: "own.example.org"}
+	fixtures(t, tp, tp.Principal(t, owner), owner.Name, s.domain)
+	cases := s.cases()
+	paastest.CheckCoverage(t, tp.Faces.Now.Routes(), cases)
+	paastest.Matrix{TP: tp, Owner: owner, Other: h.account("bob"), Cases: cases,
+		Anonymous: http.StatusForbidden, Stranger: http.StatusNotFound, TokenOnAccount: http.StatusForbidden,
+		Admin: func(c paastest.Case) int {
+			if c.Class == paastest.Authed {
+				return c.Want // its own list, its own new domain
+			}
+			return http.StatusNotFound
+		},
+		Check: checkAnswer}.Run(t)
+}
+
+// TestTeamAuthorizationMatrix calls every route on a team's objects, with
+// ?teamId=: its owner, its members and admins may; anyone else gets 404,
+// as for a team that does not exist, and changes nothing of the team's.
+func TestTeamAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessConfig{})
+	tp := h.tp
+	alice, carol := h.account("alice"), h.account("carol")
+	const team = "acme"
+	tp.NewTeam(t, team, alice, carol)
+	s := matrixScope{tp: tp, owner: func(paastest.Account) string { return team }, query: "?teamId=" + team,
+		list: paastest.Owned, domain: "acme.example.org"}
+	fixtures(t, tp, tp.Principal(t, alice), team, s.domain)
+	cases := s.cases()
+	paastest.CheckCoverage(t, tp.Faces.Now.Routes(), cases)
+	paastest.Matrix{TP: tp, Owner: alice, Other: h.account("bob"), Cases: cases,
+		Objects:   func(paastest.Account) string { return team },
+		Anonymous: http.StatusForbidden, Stranger: http.StatusNotFound, TokenOnAccount: http.StatusForbidden,
+		Extra: []paastest.Caller{{Name: "team-member", Cred: func(paastest.Account) paastest.Cred { return carol.Bearer() },
+			Expect: func(c paastest.Case) int { return c.Want }}},
+		Check: checkAnswer}.Run(t)
+}
+
+// fixtures gives owner a domain with one record.
+func fixtures(t *testing.T, tp *paastest.Platform, pr *paas.Principal, owner, domain string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := tp.CreateOrVerifyDomain(ctx, pr, owner, domain, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.CreateRecord(ctx, pr, owner, domain, paas.Record{Name: "www", Type: "A", Value: "192.0.2.1"}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRoutesReachHandlers: the server's handler sends every path of the
+// face's table to the route's own handler.
+func TestRoutesReachHandlers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessConfig{})
+	paastest.CheckRoutesReachHandlers(t, h.tp.Faces.Handler(), h.tp.Faces.Now.Routes())
+}
+
+// TestTeamDomains: ?teamId= makes a member act for the team: its domains
+// and records are the team's, listed with ?teamId= and not in the member's
+// own list; a non-member gets 404 and changes nothing.
+func TestTeamDomains(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessConfig{})
+	alice, carol, bob := h.account("alice"), h.account("carol"), h.account("bob")
+	h.tp.NewTeam(t, "acme", alice, carol)
+	const q = "?teamId=acme"
+
+	h.must(http.StatusOK, carol.Token, "POST", "/domains"+q, map[string]any{"name": "acme.example.org"})
+	if _, err := h.tp.Store.Domain("acme", "acme.example.org"); err != nil {
+		t.Fatalf("the domain is not the team's: %v", err)
+	}
+	rec := h.must(http.StatusOK, carol.Token, "POST", "/domains/acme.example.org/records"+q,
+		map[string]any{"data": map[string]any{"name": "www", "type": "A", "value": "192.0.2.1"}})
+	recID, _ := rec.body["uid"].(string)
+
+	// Every member sees the team's domain and records through ?teamId=.
+	for _, m := range []paastest.Account{alice, carol} {
+		list := h.must(http.StatusOK, m.Token, "GET", "/domains"+q, nil)
+		if ds := list.body["domains"].([]any); len(ds) != 1 || ds[0].(map[string]any)["name"] != "acme.example.org" {
+			t.Errorf("%s: team domains %s", m.Name, list.raw)
+		}
+		recs := h.must(http.StatusOK, m.Token, "GET", "/domains/acme.example.org/records"+q, nil)
+		if rs := recs.body["records"].([]any); len(rs) != 1 || rs[0].(map[string]any)["id"] != recID {
+			t.Errorf("%s: team records %s", m.Name, recs.raw)
+		}
+		// The team's domains are not the member's own.
+		if own := h.must(http.StatusOK, m.Token, "GET", "/domains", nil); len(own.body["domains"].([]any)) != 0 {
+			t.Errorf("%s's own list has the team's domain: %s", m.Name, own.raw)
+		}
+		wantError(t, h.do(m.Token, "GET", "/domains/acme.example.org/records", nil), http.StatusNotFound, "not_found")
+	}
+
+	// A non-member gets 404 on every route, as for a team that does not exist.
+	before := h.tp.Digest(t, "acme")
+	for _, rt := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/domains" + q, nil},
+		{"POST", "/domains" + q, map[string]any{"name": "bob.example.org"}},
+		{"DELETE", "/domains/acme.example.org" + q, nil},
+		{"GET", "/domains/acme.example.org/records" + q, nil},
+		{"POST", "/domains/acme.example.org/records" + q, map[string]any{"data": map[string]any{"name": "x", "type": "A", "value": "192.0.2.2"}}},
+		{"DELETE", "/domains/acme.example.org/records/" + recID + q, nil},
+	} {
+		r := h.do(bob.Token, rt.method, rt.path, rt.body)
+		wantError(t, r, http.StatusNotFound, "not_found")
+		if msg := r.body["error"].(map[string]any)["message"]; msg != `team "acme" not found` {
+			t.Errorf("%s %s: message %q", rt.method, rt.path, msg)
+		}
+	}
+	if after := h.tp.Digest(t, "acme"); after != before {
+		t.Errorf("a non-member changed the team's data:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if own := h.must(http.StatusOK, bob.Token, "GET", "/domains", nil); len(own.body["domains"].([]any)) != 0 {
+		t.Errorf("a refused team POST created a domain for bob: %s", own.raw)
+	}
+
+	// A member deletes the team's record and domain with ?teamId=.
+	h.must(http.StatusOK, carol.Token, "DELETE", "/domains/acme.example.org/records/"+recID+q, nil)
+	h.must(http.StatusOK, carol.Token, "DELETE", "/domains/acme.example.org"+q, nil)
+	if _, err := h.tp.Store.Domain("acme", "acme.example.org"); !paas.IsNotFound(err) {
+		t.Errorf("the team's domain after DELETE: %v", err)
+	}
+}

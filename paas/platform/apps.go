@@ -1,0 +1,237 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/selfhost/paas/paas"
+)
+
+// asOwner runs fn on owner's objects once pr may act for owner.
+func asOwner[T any](ctx context.Context, p *Platform, pr *paas.Principal, owner string, fn func(owner string) (T, error)) (T, error) {
+	return guarded(ctx, pr, owner, p.actFor, fn)
+}
+
+// guarded runs fn on the (normalized) owner name once check allows pr.
+func guarded[T any](ctx context.Context, pr *paas.Principal, name string,
+	check func(context.Context, *paas.Principal, string) error, fn func(name string) (T, error)) (T, error) {
+	name = paas.NormalizeUserName(name)
+	if err := check(ctx, pr, name); err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn(name)
+}
+
+// Apps lists owner's apps in name order.
+func (p *Platform) Apps(ctx context.Context, pr *paas.Principal, owner string) ([]paas.App, error) {
+	return asOwner(ctx, p, pr, owner, p.store.Apps)
+}
+
+// App returns one of owner's apps.
+func (p *Platform) App(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) { return p.store.App(owner, name) })
+}
+
+// Release returns what serves owner's app now (ok false: nothing).
+func (p *Platform) Release(ctx context.Context, pr *paas.Principal, owner, name string) (rel paas.Release, ok bool, err error) {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return paas.Release{}, false, err
+	}
+	rel, ok = p.deployer.Release(a.Key())
+	return rel, ok, nil
+}
+
+// CreateApp creates an app for owner. App names are unique platform-wide
+// (Tsuru addresses apps by bare name), subdomains too (default: derived
+// from the name).
+func (p *Platform) CreateApp(ctx context.Context, pr *paas.Principal, owner string, spec paas.AppSpec) (paas.App, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) {
+		if spec.Name == "" {
+			return paas.App{}, paas.BadRequest("package.json must have a name")
+		}
+		if err := paas.ValidateAppName(spec.Name); err != nil {
+			return paas.App{}, err
+		}
+		a := paas.App{Owner: owner, Name: spec.Name, State: paas.AppStopped, Units: paas.DefaultUnits,
+			MaxUnits: paas.MaxUnitsPerApp, Env: map[string]string{}, Subdomain: paas.DefaultSubdomain(spec.Name)}
+		if err := spec.Patch(&a); err != nil {
+			return paas.App{}, err
+		}
+		a, err := p.store.CreateApp(a)
+		if err == nil {
+			p.appsDidChange()
+		}
+		return a, err
+	})
+}
+
+// UpdateApp applies spec to owner's app. Env and other changes take effect
+// at the next start, restart or activation.
+func (p *Platform) UpdateApp(ctx context.Context, pr *paas.Principal, owner, name string, spec paas.AppSpec) (paas.App, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) {
+		if spec.Name != "" && spec.Name != name {
+			return paas.App{}, paas.BadRequest("an app cannot be renamed (body name %q, app %q)", spec.Name, name)
+		}
+		a, err := p.store.UpdateApp(owner, name, spec.Patch)
+		if err == nil {
+			p.appsDidChange()
+		}
+		return a, err
+	})
+}
+
+// AppAvailable reports whether owner can create an app called name with
+// subdomain sub ("": the default).
+func (p *Platform) AppAvailable(ctx context.Context, pr *paas.Principal, owner, name, sub string) (bool, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (bool, error) {
+		if err := paas.ValidateAppName(name); err != nil {
+			return false, err
+		}
+		if sub == "" {
+			sub = paas.DefaultSubdomain(name)
+		}
+		if err := paas.ValidateSubdomain(sub); err != nil {
+			return false, err
+		}
+		if _, err := p.store.AppByName(name); err == nil {
+			return false, nil
+		} else if !paas.IsNotFound(err) {
+			return false, err
+		}
+		taken, err := p.store.SubdomainTaken(sub, owner, name)
+		return !taken, err
+	})
+}
+
+// DeleteApp removes owner's app with its containers, images and routes.
+func (p *Platform) DeleteApp(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) {
+		a, err := p.store.DeleteApp(owner, name)
+		if err != nil {
+			return a, err
+		}
+		p.appsDidChange()
+		p.removeUnits(ctx, a)
+		return a, nil
+	})
+}
+
+// removeUnits removes a deleted app's containers and images. The store no
+// longer knows the app, so a failure only leaves leftovers that
+// reconciliation at the next start removes.
+func (p *Platform) removeUnits(ctx context.Context, a paas.App) {
+	if err := p.deployer.Remove(ctx, a.Key()); err != nil {
+		p.log.Error("remove containers of deleted app", "app", a.Key(), "err", err)
+	}
+}
+
+// StartApp deploys the active snapshot (the newest, when none is active).
+// An app already serving its active snapshot is left as it is: jitsu deploy
+// activates (which deploys) and then starts.
+func (p *Platform) StartApp(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return a, err
+	}
+	if a.State == paas.AppStarted && a.Snapshot != "" && p.deployer.Serving(a.Key(), a.Snapshot, a.Units) {
+		return a, nil
+	}
+	return p.deploy(ctx, a)
+}
+
+// RestartApp replaces a running app's units with fresh ones (no downtime),
+// or starts a stopped app.
+func (p *Platform) RestartApp(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return a, err
+	}
+	return p.deploy(ctx, a)
+}
+
+// deploy makes a serve its active snapshot (the newest, when none is
+// active) and records it as started.
+func (p *Platform) deploy(ctx context.Context, a paas.App) (paas.App, error) {
+	owner, name := a.Owner, a.Name
+	if a.Snapshot == "" {
+		snaps, err := p.store.Snapshots(owner, name)
+		if err != nil {
+			return a, err
+		}
+		if len(snaps) == 0 {
+			return a, paas.BadRequest("Cannot start application with no snapshots")
+		}
+		a.Snapshot = snaps[len(snaps)-1].ID
+	}
+	if err := p.deployer.Deploy(ctx, a); err != nil {
+		return a, err
+	}
+	// The deployer has announced the new units; routes follow the state
+	// from them, and no name changed, so no TopicApps here.
+	return p.store.UpdateApp(owner, name, func(s *paas.App) error {
+		s.State, s.StateMessage, s.Snapshot = paas.AppStarted, "", a.Snapshot
+		return nil
+	})
+}
+
+// StopApp stops every unit of owner's app.
+func (p *Platform) StopApp(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) {
+		a, err := p.store.UpdateApp(owner, name, func(a *paas.App) error {
+			a.State, a.StateMessage = paas.AppStopped, ""
+			return nil
+		})
+		if err != nil {
+			return a, err
+		}
+		// Stopping announces the routes change (TopicRoutes).
+		if err := p.deployer.Stop(ctx, a.Key()); err != nil {
+			return a, fmt.Errorf("stop %s: %w", a.Key(), err)
+		}
+		return a, nil
+	})
+}
+
+// ScaleApp changes how many units owner's app runs, redeploying a started app.
+func (p *Platform) ScaleApp(ctx context.Context, pr *paas.Principal, owner, name string, n int) (paas.App, error) {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return a, err
+	}
+	if err := paas.ValidateUnits(n, a.MaxUnits); err != nil {
+		return a, err
+	}
+	return p.redeploy(ctx, a, func(a *paas.App) { a.Units = n })
+}
+
+// redeploy applies change to a: a started app is deployed with the change
+// first, and only a deploy that succeeded is recorded, so a failed one
+// leaves the app as it was, still serving.
+func (p *Platform) redeploy(ctx context.Context, a paas.App, change func(*paas.App)) (paas.App, error) {
+	if a.State == paas.AppStarted {
+		next := a
+		change(&next)
+		if err := p.deployer.Deploy(ctx, next); err != nil {
+			return a, err
+		}
+	}
+	return p.store.UpdateApp(a.Owner, a.Name, func(s *paas.App) error {
+		change(s)
+		return nil
+	})
+}
+
+// countingReader counts bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
