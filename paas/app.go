@@ -248,3 +248,25 @@ func ValidateUnits(n, maxUnits int) error {
 	}
 	return nil
 }
+
+// DeployStep is one step of a deploy, as faces and the UI show progress.
+type DeployStep string
+
+const (
+	StepPrepared DeployStep = "prepared" // the snapshot's code (and dependencies) are ready
+	StepStarted  DeployStep = "started"  // the new release's units run
+	StepHealthy  DeployStep = "healthy"  // every new unit answers HTTP
+	StepSwitched DeployStep = "switched" // traffic goes to the new release
+	StepDrained  DeployStep = "drained"  // the old release's units are gone
+	StepFailed   DeployStep = "failed"   // the deploy failed; Message says why (the old release keeps serving)
+)
+
+// DeployEvent is a step of a deploy of App.
+type DeployEvent struct {
+	App      string     `json:"app"`
+	Snapshot string     `json:"snapshot"`
+	Release  string     `json:"release,omitempty"`
+	Step     DeployStep `json:"step"`
+	Message  string     `json:"message,omitempty"`
+	Time     time.Time  `json:"time"`
+}

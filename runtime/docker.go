@@ -22,7 +22,9 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -52,6 +54,7 @@ const (
 	// filling it with a single runaway write.
 	tmpfsSize = "64m"
 	unitUser  = "1000:1000"
+	unitUID   = 1000
 )
 
 // dockerAPI is exactly the part of the Docker client this package uses. It
@@ -78,6 +81,14 @@ type dockerAPI interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerInspect(ctx context.Context, containerID string) (container.InspectResponse, error)
 	ContainerLogs(ctx context.Context, containerID string, options container.LogsOptions) (io.ReadCloser, error)
+	ContainerWait(ctx context.Context, containerID string, condition container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
+	CopyToContainer(ctx context.Context, containerID, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
+	ContainerStatPath(ctx context.Context, containerID, path string) (container.PathStat, error)
+
+	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
+	VolumeInspect(ctx context.Context, volumeID string) (volume.Volume, error)
+	VolumeList(ctx context.Context, options volume.ListOptions) (volume.ListResponse, error)
+	VolumeRemove(ctx context.Context, volumeID string, force bool) error
 
 	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
 }
@@ -86,8 +97,13 @@ var _ dockerAPI = (*client.Client)(nil)
 
 // DockerConfig configures a Docker runtime. Zero fields take the defaults.
 type DockerConfig struct {
-	Network  string // platform bridge network name, default "paas"
-	Prefix   string // container name / image repository prefix, default "paas"
+	Network string // platform bridge network name, default "paas"
+	Prefix  string // container name / image repository prefix, default "paas"
+	// CodeDir, when set, is a directory of this host where prepared code
+	// is written directly, as the backing of bind volumes, when the engine
+	// sees this host's files (checked once); otherwise code is copied into
+	// engine-managed volumes.
+	CodeDir  string
 	Defaults Limits // per-unit limits when a UnitSpec leaves them zero: 256MiB, 0.5 CPU, 256 pids
 }
 
@@ -126,6 +142,12 @@ type Docker struct {
 
 	netMu    sync.Mutex
 	netReady bool
+
+	volMu    sync.Mutex
+	volLocks map[string]*sync.Mutex // per volume: one preparation at a time
+
+	hostDirOnce sync.Once
+	hostDirOK   bool // the engine sees CodeDir: code goes there directly
 
 	noInit atomic.Bool // the engine cannot run an init process in units
 }
@@ -473,6 +495,7 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	pids := lim.Pids
 	cfg := &container.Config{
 		Image: spec.Image,
+		Cmd:   spec.Cmd,
 		Env:   env,
 		User:  unitUser,
 		Labels: map[string]string{
@@ -496,6 +519,7 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 		SecurityOpt:    []string{"no-new-privileges:true"},
 		ReadonlyRootfs: true,
 		Tmpfs:          map[string]string{"/tmp": "rw,noexec,nosuid,nodev,size=" + tmpfsSize + ",mode=1777"},
+		Mounts:         unitMounts(spec),
 		// The platform restarts units itself; an engine restart policy
 		// would fight its reconciliation.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
@@ -539,6 +563,19 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	// A unit that already exited (e.g. a crashing app) is still returned
 	// without error: its exit arrives as an Event and the platform decides.
 	return d.unitFromInspect(info), nil
+}
+
+// unitMounts are a unit's code and dependencies, read-only: a snapshot's
+// code is immutable once prepared.
+func unitMounts(spec UnitSpec) []mount.Mount {
+	var m []mount.Mount
+	if spec.Code != "" {
+		m = append(m, codeMount(spec.Code, true))
+	}
+	if spec.Deps != "" {
+		m = append(m, depsMount(spec.Deps, true))
+	}
+	return m
 }
 
 func (d *Docker) removeStale(ctx context.Context, name string) error {

@@ -18,18 +18,22 @@ import (
 // servers on 127.0.0.1, so health checks and the proxy can be exercised
 // without Docker. Hooks let tests make builds or units fail.
 type Fake struct {
-	// BuildError, when set, decides whether a build fails.
-	BuildError func(spec BuildSpec) error
+	// PrepareError, when set, decides whether a preparation fails.
+	PrepareError func(spec CodeSpec) error
+	// PrepareGate, when set, holds every preparation until it is closed.
+	PrepareGate chan struct{}
 	// Healthy, when set, decides whether a unit answers HTTP; an unhealthy
 	// unit is running but refuses connections, like an app that never listens.
 	Healthy func(spec UnitSpec) bool
 
-	mu     sync.Mutex
-	images map[string]Image
-	units  map[string]*fakeUnit
-	seq    int
-	subs   []chan Event
-	Builds int // how many images were actually built (not reused)
+	mu       sync.Mutex
+	images   map[string]Image
+	codes    map[string]Code
+	units    map[string]*fakeUnit
+	seq      int
+	subs     []chan Event
+	Prepares int // how many snapshots' code was actually prepared (not reused)
+	Installs int // how many dependency installs ran (not reused)
 }
 
 type fakeUnit struct {
@@ -43,23 +47,37 @@ var _ Runtime = (*Fake)(nil)
 
 // NewFake returns an empty fake engine.
 func NewFake() *Fake {
-	return &Fake{images: map[string]Image{}, units: map[string]*fakeUnit{}}
+	return &Fake{images: map[string]Image{}, codes: map[string]Code{}, units: map[string]*fakeUnit{}}
 }
 
 func (f *Fake) EnsureImage(ctx context.Context, ref string, log io.Writer) error { return nil }
 
-func (f *Fake) Build(ctx context.Context, spec BuildSpec, log io.Writer) (string, error) {
-	ref := "fake/" + spec.App + ":" + spec.Snapshot
-	f.mu.Lock()
-	_, ok := f.images[ref]
-	f.mu.Unlock()
-	if ok {
-		return ref, nil
+// Prepare implements Runtime: it records the code (and dependencies) as
+// prepared; PrepareError decides failures.
+func (f *Fake) Prepare(ctx context.Context, spec CodeSpec, log io.Writer) (Prepared, error) {
+	out := Prepared{Code: "fake-code/" + spec.App + "@" + spec.Snapshot}
+	if spec.Install {
+		out.Deps = "fake-deps/" + spec.App + "#" + spec.DepsKey
 	}
-	if f.BuildError != nil {
-		if err := f.BuildError(spec); err != nil {
-			fmt.Fprintf(log, "build failed: %v\n", err)
-			return "", fmt.Errorf("build %s: %w", spec.App, err)
+	f.mu.Lock()
+	_, done := f.codes[out.Code]
+	_, depsDone := f.codes[out.Deps]
+	gate := f.PrepareGate
+	f.mu.Unlock()
+	if done && (out.Deps == "" || depsDone) {
+		return out, nil
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return Prepared{}, fmt.Errorf("prepare %s: %w", spec.App, ctx.Err())
+		}
+	}
+	if f.PrepareError != nil {
+		if err := f.PrepareError(spec); err != nil {
+			fmt.Fprintf(log, "prepare failed: %v\n", err)
+			return Prepared{}, fmt.Errorf("prepare %s: %w", spec.App, err)
 		}
 	}
 	n := 0
@@ -71,12 +89,50 @@ func (f *Fake) Build(ctx context.Context, spec BuildSpec, log io.Writer) (string
 			return nil
 		})
 	}
-	fmt.Fprintf(log, "Step 1/1 : COPY %d files\nSuccessfully tagged %s\n", n, ref)
+	fmt.Fprintf(log, "copied %d files into %s\n", n, out.Code)
 	f.mu.Lock()
-	f.images[ref] = Image{Ref: ref, App: spec.App, Snapshot: spec.Snapshot}
-	f.Builds++
-	f.mu.Unlock()
-	return ref, nil
+	defer f.mu.Unlock()
+	f.codes[out.Code] = Code{Ref: out.Code, Kind: "code", App: spec.App, Snapshot: spec.Snapshot}
+	f.Prepares++
+	if out.Deps != "" && !depsDone {
+		fmt.Fprintf(log, "installed dependencies into %s\n", out.Deps)
+		f.codes[out.Deps] = Code{Ref: out.Deps, Kind: "deps", App: spec.App, DepsKey: spec.DepsKey}
+		f.Installs++
+	}
+	return out, nil
+}
+
+// RemoveCode implements Runtime; like the engine, it refuses code in use.
+func (f *Fake) RemoveCode(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.units {
+		if u.spec.Code == ref || u.spec.Deps == ref {
+			return fmt.Errorf("remove %s: volume is in use by unit %s", ref, u.unit.ID)
+		}
+	}
+	delete(f.codes, ref)
+	return nil
+}
+
+// Codes implements Runtime.
+func (f *Fake) Codes(ctx context.Context) ([]Code, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Code, 0, len(f.codes))
+	for _, c := range f.codes {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out, nil
+}
+
+// AddImage records a platform-built image, as an earlier version of the
+// platform left them (reconcile removes them).
+func (f *Fake) AddImage(im Image) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[im.Ref] = im
 }
 
 func (f *Fake) ImageExists(ctx context.Context, ref string) (bool, error) {
@@ -106,9 +162,11 @@ func (f *Fake) Images(ctx context.Context) ([]Image, error) {
 
 func (f *Fake) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	f.mu.Lock()
-	if _, ok := f.images[spec.Image]; !ok {
-		f.mu.Unlock()
-		return Unit{}, fmt.Errorf("start unit: image %s: %w", spec.Image, ErrNotFound)
+	for _, ref := range []string{spec.Code, spec.Deps} {
+		if _, ok := f.codes[ref]; ref != "" && !ok {
+			f.mu.Unlock()
+			return Unit{}, fmt.Errorf("start unit: code %s: %w", ref, ErrNotFound)
+		}
 	}
 	f.seq++
 	id := "fake-" + strconv.Itoa(f.seq)
@@ -236,5 +294,5 @@ func (f *Fake) Close() error {
 	return nil
 }
 
-// ErrFakeBuild is a ready BuildError result for tests.
-var ErrFakeBuild = errors.New("fake build failure")
+// ErrFakePrepare is a ready PrepareError result for tests.
+var ErrFakePrepare = errors.New("fake preparation failure")

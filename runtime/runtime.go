@@ -31,7 +31,9 @@ const (
 // ErrNotFound is returned (wrapped) when a unit or image does not exist.
 var ErrNotFound = errors.New("runtime: not found")
 
-// BuildSpec describes the image of one snapshot of one app.
+// BuildSpec describes an image of one snapshot of one app, built with a
+// Dockerfile: what deploys did before code volumes, kept for the
+// benchmark's baseline (a bare `docker run` of a prebuilt image).
 type BuildSpec struct {
 	App       string   // app key "owner/name"
 	Snapshot  string   // snapshot id
@@ -39,6 +41,37 @@ type BuildSpec struct {
 	Files     fs.FS    // the app's files, rooted at the app directory
 	Cmd       []string // the start command, e.g. ["node", "server.js"]
 	Install   bool     // run `npm install --omit=dev` (the app has dependencies)
+}
+
+// CodeSpec describes the code of one snapshot of one app, to prepare once
+// for every unit that will run it.
+type CodeSpec struct {
+	App       string // app key "owner/name"
+	Snapshot  string // snapshot id
+	BaseImage string // the image units run; must exist (see EnsureImage)
+	Files     fs.FS  // the app's files, rooted at the app directory
+	// Install runs `npm install --omit=dev` (the app has dependencies and
+	// ships no node_modules). The result is kept per (App, DepsKey): a
+	// later snapshot with the same key reuses it.
+	Install bool
+	DepsKey string            // a content hash of what decides the install (package.json, lockfile, .npmrc, file: deps)
+	Env     map[string]string // the install's environment (the app's NPM_CONFIG_* settings)
+}
+
+// Prepared names what Prepare made ready: the code, and the installed
+// dependencies ("" when none), as UnitSpec.Code and UnitSpec.Deps take them.
+type Prepared struct {
+	Code string
+	Deps string
+}
+
+// Code is a prepared volume as the engine holds it.
+type Code struct {
+	Ref      string
+	Kind     string // "code" (one snapshot's files) or "deps" (installed dependencies)
+	App      string
+	Snapshot string // for code
+	DepsKey  string // for deps
 }
 
 // Limits are the resource limits of one unit. Zero means the platform default.
@@ -54,7 +87,10 @@ type UnitSpec struct {
 	Snapshot string
 	Release  string
 	Index    int
-	Image    string            // reference returned by Build
+	Image    string            // the image to run (the base image, for prepared code)
+	Code     string            // Prepared.Code, mounted read-only at /app ("": the image holds the code)
+	Deps     string            // Prepared.Deps, mounted read-only at /app/node_modules
+	Cmd      []string          // the start command ("": the image's)
 	Env      map[string]string // app env; the runtime adds PORT
 	Port     int               // the port the app must listen on inside the unit
 	Limits   Limits
@@ -74,8 +110,9 @@ type Unit struct {
 	Started  time.Time
 }
 
-// Image is a platform-built image. App and Snapshot are empty for a step
-// image orphaned by a failed build, which nothing uses.
+// Image is a platform-built image (built by earlier versions, or by
+// Docker.Build for benchmarks). App and Snapshot are empty for a step image
+// orphaned by a failed build, which nothing uses.
 type Image struct {
 	Ref      string
 	App      string
@@ -106,12 +143,20 @@ type Runtime interface {
 	// writing progress lines to log. A failed pull returns an error naming ref.
 	EnsureImage(ctx context.Context, ref string, log io.Writer) error
 
-	// Build builds the image for spec and returns its reference. The build log
-	// goes to log. Building a (App, Snapshot) pair whose image already exists
-	// returns the existing reference without rebuilding.
-	Build(ctx context.Context, spec BuildSpec, log io.Writer) (string, error)
+	// Prepare makes spec's code (and dependencies) ready for units, once:
+	// preparing a snapshot already prepared returns the same references at
+	// once, and a preparation interrupted by a crash is redone. Its log
+	// (the install's output) goes to log.
+	Prepare(ctx context.Context, spec CodeSpec, log io.Writer) (Prepared, error)
 
-	// ImageExists reports whether a reference returned by Build still exists.
+	// RemoveCode removes a prepared code or deps volume. A missing one is
+	// not an error; one in use by a unit is.
+	RemoveCode(ctx context.Context, ref string) error
+
+	// Codes lists every prepared volume.
+	Codes(ctx context.Context) ([]Code, error)
+
+	// ImageExists reports whether an image exists locally.
 	ImageExists(ctx context.Context, ref string) (bool, error)
 
 	// RemoveImage removes an image. A missing image is not an error.

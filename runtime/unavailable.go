@@ -17,9 +17,11 @@ var _ Runtime = Unavailable{}
 func (u Unavailable) err() error { return fmt.Errorf("container engine unavailable: %w", u.Err) }
 
 func (u Unavailable) EnsureImage(context.Context, string, io.Writer) error { return u.err() }
-func (u Unavailable) Build(context.Context, BuildSpec, io.Writer) (string, error) {
-	return "", u.err()
+func (u Unavailable) Prepare(context.Context, CodeSpec, io.Writer) (Prepared, error) {
+	return Prepared{}, u.err()
 }
+func (u Unavailable) RemoveCode(context.Context, string) error          { return nil }
+func (u Unavailable) Codes(context.Context) ([]Code, error)             { return nil, nil }
 func (u Unavailable) ImageExists(context.Context, string) (bool, error) { return false, u.err() }
 func (u Unavailable) RemoveImage(context.Context, string) error         { return nil }
 func (u Unavailable) Images(context.Context) ([]Image, error)           { return nil, nil }

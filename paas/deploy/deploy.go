@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -45,12 +44,22 @@ type Deployer struct {
 	releases map[string]*release    // app key → the release serving traffic
 	crashes  map[string][]time.Time // app key → recent crash times
 	watchers map[string]context.CancelFunc
+	preps    map[string]*preparation // app@snapshot → its preparation
+
+	subMu sync.Mutex
+	subs  map[chan paas.DeployEvent]string // subscriber → app key ("": all)
+
+	logs *logQueue // log lines on their way to the store
 }
 
+// release is one snapshot's units; code and cmd are what a restarted unit
+// of it runs.
 type release struct {
 	ID       string
 	Snapshot string
 	Units    []runtime.Unit
+	code     runtime.Prepared
+	cmd      []string
 }
 
 // Port every app listens on inside its unit.
@@ -84,9 +93,11 @@ func New(ctx context.Context, st *store.Store, rt runtime.Runtime, events *paas.
 		cfg.RestartBackoff = 500 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	return &Deployer{store: st, rt: rt, events: events, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+	d := &Deployer{store: st, rt: rt, events: events, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
 		locks: map[string]*sync.Mutex{}, releases: map[string]*release{}, crashes: map[string][]time.Time{},
-		watchers: map[string]context.CancelFunc{}}
+		watchers: map[string]context.CancelFunc{}, preps: map[string]*preparation{}}
+	d.logs = newLogQueue(d.writeLogs)
+	return d
 }
 
 // Close stops the deployer: deploys in flight are cancelled, supervision
@@ -98,6 +109,7 @@ func (d *Deployer) Close() error {
 	d.mu.Unlock()
 	d.cancel()
 	d.work.Wait()
+	d.logs.close() // after every writer: the store closes next
 	return nil
 }
 
@@ -233,49 +245,69 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 	if err != nil {
 		return err
 	}
-	image, err := d.build(ctx, app, snap)
-	if err != nil {
-		return d.cancelled(ctx, err)
+	fail := func(rel, format string, args ...any) {
+		d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel, Step: paas.StepFailed, Message: fmt.Sprintf(format, args...)})
 	}
-	rel := &release{ID: newReleaseID(), Snapshot: snap.ID}
+	code, err := d.prepared(ctx, app, snap)
+	if err != nil {
+		err = d.cancelled(ctx, err)
+		fail("", "%v", err)
+		return err
+	}
+	rel := &release{ID: newReleaseID(), Snapshot: snap.ID, code: code, cmd: snap.Cmd}
 	n := max(app.Units, 1)
 	d.platformLog(app, "starting release %s of snapshot %s with %d unit(s)", rel.ID, snap.ID, n)
 	for i := range n {
-		u, err := d.rt.Start(ctx, runtime.UnitSpec{App: app.Key(), Snapshot: snap.ID, Release: rel.ID, Index: i,
-			Image: image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
+		u, err := d.rt.Start(ctx, d.unitSpec(app, rel, i))
 		if err != nil {
 			d.stopUnits(context.WithoutCancel(ctx), rel.Units)
 			if ctx.Err() != nil {
-				d.platformLog(app, "release %s cancelled", rel.ID)
+				fail(rel.ID, "cancelled")
 				return d.cancelled(ctx, err)
 			}
-			d.platformLog(app, "release %s failed to start: %v", rel.ID, err)
+			fail(rel.ID, "unit %d did not start: %v", i, err)
 			return fmt.Errorf("start %s unit %d: %w", app.Key(), i, err)
 		}
 		rel.Units = append(rel.Units, u)
 		d.watchLogs(app.Key(), u)
 	}
+	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepStarted})
 	if err := d.waitHealthy(ctx, rel); err != nil {
 		d.stopUnits(context.WithoutCancel(ctx), rel.Units)
 		if ctx.Err() != nil {
 			// Not the app's fault: the caller went away or the platform is stopping.
-			d.platformLog(app, "release %s cancelled before it became healthy", rel.ID)
+			fail(rel.ID, "cancelled before it became healthy")
 			return d.cancelled(ctx, err)
 		}
-		d.platformLog(app, "release %s failed its health check: %v; the previous release keeps serving", rel.ID, err)
+		fail(rel.ID, "%v; the previous release keeps serving", err)
 		return &paas.Error{Status: http.StatusBadRequest, Code: "deploy_failed", Err: paas.ErrBadRequest,
 			Message: fmt.Sprintf("snapshot %s did not become healthy: %v (see the app's logs)", snap.ID, err)}
 	}
+	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepHealthy})
 	d.mu.Lock()
 	old := d.releases[app.Key()]
 	d.releases[app.Key()] = rel
 	d.mu.Unlock()
 	d.publish()
-	d.platformLog(app, "release %s is serving", rel.ID)
+	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepSwitched})
 	if old != nil {
-		d.stopUnits(context.WithoutCancel(ctx), old.Units)
+		// Off the answer path: the caller learns the new release serves
+		// while the old one finishes its requests. Close waits for it.
+		if !d.goOwned(func() {
+			d.stopUnits(d.ctx, old.Units)
+			d.emit(app.Key(), paas.DeployEvent{Snapshot: old.Snapshot, Release: old.ID, Step: paas.StepDrained})
+		}) {
+			d.stopUnits(context.WithoutCancel(ctx), old.Units)
+		}
 	}
 	return nil
+}
+
+// unitSpec is unit i of rel of app.
+func (d *Deployer) unitSpec(app paas.App, rel *release, i int) runtime.UnitSpec {
+	return runtime.UnitSpec{App: app.Key(), Snapshot: rel.Snapshot, Release: rel.ID, Index: i,
+		Image: d.cfg.BaseImage, Code: rel.code.Code, Deps: rel.code.Deps, Cmd: rel.cmd,
+		Env: app.Env, Port: appPort, Limits: unitLimits(app)}
 }
 
 // cancelled reports a deploy cut short by its context: ErrClosed when the
@@ -298,34 +330,6 @@ func unitLimits(a paas.App) runtime.Limits {
 
 func newReleaseID() string { return "r" + strconv.FormatInt(time.Now().UnixNano(), 36) }
 
-func (d *Deployer) build(ctx context.Context, app paas.App, snap paas.Snapshot) (string, error) {
-	files, err := d.store.SnapshotFS(snap)
-	if err != nil {
-		return "", err
-	}
-	w := &logWriter{flush: func(lines []string) { d.appendLogs(app.Key(), "build", "", "stdout", lines) }}
-	defer w.Close()
-	// Pull progress (only on first use) goes to the server log as well: it
-	// concerns the whole platform, not just this app.
-	serverLog := &logWriter{batch: 1, flush: func(lines []string) {
-		for _, l := range lines {
-			d.log.Info("base image: "+l, "image", d.cfg.BaseImage)
-		}
-	}}
-	defer serverLog.Close()
-	if err := d.rt.EnsureImage(ctx, d.cfg.BaseImage, io.MultiWriter(w, serverLog)); err != nil {
-		return "", &paas.Error{Status: http.StatusServiceUnavailable, Code: "base_image_unavailable", Err: err,
-			Message: fmt.Sprintf("base image %s is not available: %v", d.cfg.BaseImage, err)}
-	}
-	image, err := d.rt.Build(ctx, runtime.BuildSpec{App: app.Key(), Snapshot: snap.ID, BaseImage: d.cfg.BaseImage,
-		Files: files, Cmd: snap.Cmd, Install: snap.Install}, w)
-	if err != nil {
-		return "", &paas.Error{Status: http.StatusBadRequest, Code: "build_failed", Err: paas.ErrBadRequest,
-			Message: fmt.Sprintf("build of snapshot %s failed: %v (see the app's logs)", snap.ID, err)}
-	}
-	return image, nil
-}
-
 // waitHealthy waits until every unit answers HTTP (any status), failing
 // early when a unit exits.
 func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
@@ -339,9 +343,12 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 	for _, u := range rel.Units {
 		pending[u.ID] = u.Addr
 	}
-	// Poll fast at first (a Node app listens within tens of milliseconds),
-	// backing off so a slow app does not cost a busy loop.
-	wait := 20 * time.Millisecond
+	// A refused connection costs microseconds, and every millisecond after
+	// the app listens is a millisecond of deploy: poll often for the first
+	// seconds, then back off so a slow app costs no busy loop. Whether a
+	// unit exited (an engine listing) is asked less often.
+	start := time.Now()
+	var lastExitCheck time.Time
 	for {
 		for id, addr := range pending {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
@@ -353,13 +360,20 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 		if len(pending) == 0 {
 			return nil
 		}
-		units, err := d.rt.Units(ctx)
-		if err == nil {
-			for _, u := range units {
-				if _, ok := pending[u.ID]; ok && !u.Running {
-					return fmt.Errorf("unit %d exited with code %d", u.Index, u.ExitCode)
+		if time.Since(lastExitCheck) >= exitCheckEvery {
+			lastExitCheck = time.Now()
+			units, err := d.rt.Units(ctx)
+			if err == nil {
+				for _, u := range units {
+					if _, ok := pending[u.ID]; ok && !u.Running {
+						return fmt.Errorf("unit %d exited with code %d", u.Index, u.ExitCode)
+					}
 				}
 			}
+		}
+		wait := 5 * time.Millisecond
+		if time.Since(start) > 3*time.Second {
+			wait = 100 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
@@ -368,10 +382,13 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 			}
 			return ctx.Err()
 		case <-time.After(wait):
-			wait = min(wait*2, 250*time.Millisecond)
 		}
 	}
 }
+
+// exitCheckEvery is how often a health check asks the engine whether a
+// unit it waits for has exited.
+const exitCheckEvery = 200 * time.Millisecond
 
 // Stop stops every unit of an app.
 func (d *Deployer) Stop(ctx context.Context, appKey string) error {
@@ -402,12 +419,30 @@ func (d *Deployer) stopLocked(ctx context.Context, appKey string) error {
 	return nil
 }
 
-// Remove stops an app's units and removes its images.
+// Remove stops a deleted app's units, cancels its preparations and removes
+// everything prepared for it.
 func (d *Deployer) Remove(ctx context.Context, appKey string) error {
 	return d.withApp(ctx, appKey, func(ctx context.Context) error {
 		if err := d.stopLocked(ctx, appKey); err != nil {
 			return err
 		}
+		d.mu.Lock()
+		var preps []*preparation
+		for k, p := range d.preps {
+			if strings.HasPrefix(k, appKey+"@") {
+				preps = append(preps, p)
+				delete(d.preps, k)
+			}
+		}
+		d.mu.Unlock()
+		for _, p := range preps {
+			p.cancel()
+			<-p.done
+		}
+		if err := d.collectCode(ctx, appKey); err != nil {
+			return fmt.Errorf("remove %s: %w", appKey, err)
+		}
+		// Images of earlier versions, which built one per snapshot.
 		images, err := d.rt.Images(ctx)
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", appKey, err)

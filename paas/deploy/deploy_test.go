@@ -151,17 +151,17 @@ func TestReconcileAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ref, err := fake.Build(ctx, runtime.BuildSpec{App: "ghost/app", Snapshot: "s"}, io.Discard)
+	ghost, err := fake.Prepare(ctx, runtime.CodeSpec{App: "ghost/app", Snapshot: "s", Install: true, DepsKey: "k"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fake.Start(ctx, runtime.UnitSpec{App: "ghost/app", Snapshot: "s", Release: "r", Image: ref}); err != nil {
+	if _, err := fake.Start(ctx, runtime.UnitSpec{App: "ghost/app", Snapshot: "s", Release: "r", Image: "base", Code: ghost.Code}); err != nil {
 		t.Fatal(err)
 	}
-	orphan, err := fake.Build(ctx, runtime.BuildSpec{Snapshot: "step"}, io.Discard) // a failed build's step image: no app
-	if err != nil {
-		t.Fatal(err)
-	}
+	// What earlier versions left: an image per snapshot, and a failed
+	// build's step image that belongs to no app.
+	fake.AddImage(runtime.Image{Ref: "paas/admin-kept:v1", App: "admin/kept", Snapshot: "v1"})
+	fake.AddImage(runtime.Image{Ref: "sha256:step"})
 
 	// NewPlatform returns after the deployer's Start, which reconciles first.
 	second := paastest.NewPlatform(t, paastest.Config{Dir: dir, Fake: fake})
@@ -174,8 +174,17 @@ func TestReconcileAtStart(t *testing.T) {
 	if n := len(second.Deployer.Backends("admin/kept")); n != 1 {
 		t.Errorf("the kept app was not adopted: %d backends", n)
 	}
-	if ok, _ := fake.ImageExists(ctx, orphan); ok {
-		t.Error("the orphaned build image was not removed")
+	if images, _ := fake.Images(ctx); len(images) != 0 {
+		t.Errorf("images of earlier versions were not removed: %v", images)
+	}
+	codes, _ := fake.Codes(ctx)
+	for _, c := range codes {
+		if c.App == "ghost/app" {
+			t.Errorf("the stranger's prepared %s %s was not removed", c.Kind, c.Ref)
+		}
+	}
+	if len(codes) != 2 {
+		t.Errorf("want the code of kept and lost, have %v", codes)
 	}
 	if now := units(t, fake, "admin/kept"); len(now) != 1 || now[0].ID != kept[0].ID {
 		t.Errorf("kept app's units were replaced: before %v, after %v", kept, now)

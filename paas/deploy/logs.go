@@ -94,10 +94,20 @@ func (d *Deployer) storeLogs(appKey string, entries []paas.LogEntry) {
 	if len(entries) == 0 {
 		return
 	}
+	d.logs.add(appKey, entries)
+}
+
+// writeLogs is the log queue's writer.
+func (d *Deployer) writeLogs(appKey string, entries []paas.LogEntry) {
 	if err := d.store.AppendLogs(appKey, entries); err != nil {
 		d.log.Warn("store logs", "app", appKey, "err", err)
 	}
 }
+
+// SyncLogs waits until every log line the deployer recorded before the
+// call is in the store: a reader of an app's logs sees what happened
+// before it asked (a failed deploy's reason, say).
+func (d *Deployer) SyncLogs(ctx context.Context) error { return d.logs.sync(ctx) }
 
 func (d *Deployer) platformLog(app paas.App, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)

@@ -83,17 +83,7 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 			d.stopUnits(ctx, us)
 		}
 	}
-	// Step images orphaned by builds that failed (before this start, so
-	// none is in progress) belong to no app and are never used.
-	if images, err := d.rt.Images(ctx); err == nil {
-		for _, im := range images {
-			if im.App == "" {
-				if err := d.rt.RemoveImage(ctx, im.Ref); err != nil {
-					d.log.Warn("remove orphaned build image", "image", im.Ref, "err", err)
-				}
-			}
-		}
-	}
+	d.collectAtStart(ctx)
 	d.publish()
 	return nil
 }
@@ -126,6 +116,16 @@ func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runti
 	var stale []runtime.Unit
 	if best != "" {
 		rel := &release{ID: best, Snapshot: app.Snapshot, Units: releases[best]}
+		// What a restart of an adopted unit runs: the snapshot's prepared
+		// code, which Prepare finds complete at once.
+		if snap, err := d.store.Snapshot(app.Owner, app.Name, app.Snapshot); err == nil {
+			rel.cmd = snap.Cmd
+			if code, err := d.prepared(ctx, app, snap); err == nil {
+				rel.code = code
+			} else {
+				d.log.Warn("adopted release: its code", "app", app.Key(), "err", err)
+			}
+		}
 		sort.Slice(rel.Units, func(i, j int) bool { return rel.Units[i].Index < rel.Units[j].Index })
 		d.mu.Lock()
 		d.releases[app.Key()] = rel
@@ -213,8 +213,7 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 		return // redeployed or stopped meanwhile
 	}
 	_ = d.rt.Stop(ctx, dead.ID, time.Second) // remove the dead container
-	u, err := d.rt.Start(ctx, runtime.UnitSpec{App: ev.App, Snapshot: rel.Snapshot, Release: rel.ID, Index: dead.Index,
-		Image: dead.Image, Env: app.Env, Port: appPort, Limits: unitLimits(app)})
+	u, err := d.rt.Start(ctx, d.unitSpec(app, rel, dead.Index))
 	if err != nil {
 		d.platformLog(app, "restart of unit %d failed: %v", dead.Index, err)
 		return
@@ -253,5 +252,34 @@ func (d *Deployer) markErrored(appKey, msg string) {
 	})
 	if err != nil {
 		d.log.Warn("mark errored", "app", appKey, "err", err)
+	}
+}
+
+// incompleteCollector is implemented by runtimes that can find what an
+// interrupted preparation left (runtime.Docker).
+type incompleteCollector interface {
+	CollectIncomplete(ctx context.Context) error
+}
+
+// collectAtStart removes what nothing references, before any preparation
+// of this process runs: what interrupted preparations left, prepared
+// volumes of snapshots and apps the store no longer has, and the
+// per-snapshot images earlier versions built (deploys no longer use
+// images of their own).
+func (d *Deployer) collectAtStart(ctx context.Context) {
+	if c, ok := d.rt.(incompleteCollector); ok {
+		if err := c.CollectIncomplete(ctx); err != nil {
+			d.log.Warn("remove incomplete preparations", "err", err)
+		}
+	}
+	if err := d.collectCode(ctx, ""); err != nil {
+		d.log.Warn("remove unreferenced code volumes", "err", err)
+	}
+	if images, err := d.rt.Images(ctx); err == nil {
+		for _, im := range images {
+			if err := d.rt.RemoveImage(ctx, im.Ref); err != nil {
+				d.log.Warn("remove platform image", "image", im.Ref, "err", err)
+			}
+		}
 	}
 }

@@ -303,7 +303,7 @@ func TestJitsuDeployCycle(t *testing.T) {
 func TestStartFailures(t *testing.T) {
 	t.Parallel()
 	fake := runtime.NewFake()
-	fake.BuildError = func(spec runtime.BuildSpec) error {
+	fake.PrepareError = func(spec runtime.CodeSpec) error {
 		if spec.Snapshot == "broken" {
 			return errors.New("npm install failed")
 		}

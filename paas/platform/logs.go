@@ -13,6 +13,9 @@ func (p *Platform) AppLogs(ctx context.Context, pr *paas.Principal, owner, app s
 	if err != nil {
 		return nil, err
 	}
+	if err := p.deployer.SyncLogs(ctx); err != nil {
+		return nil, err
+	}
 	return p.store.Logs(a.Key(), from, until, rows)
 }
 
@@ -22,6 +25,9 @@ func (p *Platform) AppLogs(ctx context.Context, pr *paas.Principal, owner, app s
 func (p *Platform) TailLogs(ctx context.Context, pr *paas.Principal, owner, app string, cursor []byte, limit int) ([]paas.LogEntry, []byte, error) {
 	a, err := p.App(ctx, pr, owner, app)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.deployer.SyncLogs(ctx); err != nil {
 		return nil, nil, err
 	}
 	return p.store.TailLogs(a.Key(), cursor, limit)

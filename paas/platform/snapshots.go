@@ -54,13 +54,31 @@ func (p *Platform) UploadSnapshot(ctx context.Context, pr *paas.Principal, owner
 	}
 	sn.Owner, sn.App, sn.ID, sn.Size = a.Owner, a.Name, id, cr.n
 	sn.Filename = a.Name + "-" + id + ".tgz"
-	return p.store.CreateSnapshot(sn, files)
+	sn, err = p.store.CreateSnapshot(sn, files)
+	if err != nil {
+		return sn, err
+	}
+	// Prepared in the background from now on, so that activating it finds
+	// its code ready.
+	p.deployer.Prepare(a, sn)
+	return sn, nil
 }
 
-// DeleteSnapshot removes a snapshot that is not the active one.
+// DeleteSnapshot removes a snapshot that is not the active one, with what
+// was prepared for it.
 func (p *Platform) DeleteSnapshot(ctx context.Context, pr *paas.Principal, owner, app, id string) error {
-	_, err := asOwner(ctx, p, pr, owner, func(owner string) (struct{}, error) { return noValue(p.store.DeleteSnapshot(owner, app, id)) })
-	return err
+	a, err := p.App(ctx, pr, owner, app)
+	if err != nil {
+		return err
+	}
+	if err := p.store.DeleteSnapshot(a.Owner, a.Name, id); err != nil {
+		return err
+	}
+	if err := p.deployer.RemoveSnapshot(ctx, a.Key(), id); err != nil {
+		// The record is gone; the next start's collection removes leftovers.
+		p.log.Warn("remove prepared code of deleted snapshot", "app", a.Key(), "snapshot", id, "err", err)
+	}
+	return nil
 }
 
 // ActivateSnapshot makes a snapshot the active one. A started app is

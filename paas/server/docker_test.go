@@ -110,6 +110,11 @@ func TestDockerLifecycle(t *testing.T) {
 	func() {
 		s.must(200, "POST", "/apps/admin/hello/snapshots/v1/activate", nil, nil)
 		s.waitFor(host, "hello v1", 30*time.Second)
+		// The old release drains in the background, after the answer.
+		deadline := time.Now().Add(30 * time.Second)
+		for len(appUnits(t, d, "admin/hello")) != 1 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}()
 
 	t.Log("step: crashed unit comes back")
@@ -206,9 +211,29 @@ func TestDockerLifecycle(t *testing.T) {
 		s.waitFor(host, "hello v1", 60*time.Second)
 	}()
 
-	t.Log("step: delete removes containers and images")
+	t.Log("step: deleting a snapshot removes its prepared code")
+	func() {
+		if !hasCode(t, d, "admin/hello", "crash") {
+			t.Fatal("the uploaded snapshot crash was never prepared")
+		}
+		s.must(200, "DELETE", "/apps/admin/hello/snapshots/crash", nil, nil)
+		if hasCode(t, d, "admin/hello", "crash") {
+			t.Error("the deleted snapshot's code volume is left")
+		}
+	}()
+
+	t.Log("step: delete removes containers, code volumes and images")
 	func() {
 		s.must(200, "DELETE", "/apps/admin/hello", nil, nil)
+		codes, err := d.Codes(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range codes {
+			if c.App == "admin/hello" {
+				t.Errorf("prepared %s left after delete: %s", c.Kind, c.Ref)
+			}
+		}
 		if us := appUnits(t, d, "admin/hello"); len(us) != 0 {
 			t.Errorf("units left after delete: %v", ids(us))
 		}
@@ -225,7 +250,81 @@ func TestDockerLifecycle(t *testing.T) {
 	}()
 }
 
-func appUnits(t *testing.T, rt runtime.Runtime, app string) []runtime.Unit {
+// hasCode reports whether the engine holds the prepared code of app@snapshot.
+func hasCode(t testing.TB, rt runtime.Runtime, app, snapshot string) bool {
+	t.Helper()
+	codes, err := rt.Codes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range codes {
+		if c.App == app && c.Snapshot == snapshot && c.Kind == runtime.KindCode {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDockerDependencies: an app with a file: dependency is installed once
+// for two snapshots with the same package.json, runs, and a snapshot whose
+// install fails is a failed deploy that leaves the old release serving.
+func TestDockerDependencies(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base)
+	const host = "deps.localhost"
+	pkg := `{"name":"deps","dependencies":{"greet":"file:./vendor/greet"},"scripts":{"start":"node server.js"}}`
+	app := func(version string) []byte {
+		return paastest.TarGz(t, map[string]string{
+			"package.json":              pkg,
+			"server.js":                 `require('http').createServer((q, s) => s.end('` + version + ` ' + require('greet')())).listen(process.env.PORT)`,
+			"vendor/greet/package.json": `{"name":"greet","version":"1.0.0"}`,
+			"vendor/greet/index.js":     `module.exports = () => 'greets';`,
+		})
+	}
+	// No registry here: the app's npm settings point npm at nothing, fast.
+	s.must(201, "POST", "/apps/admin/deps", []byte(`{"name":"deps","env":{"NPM_CONFIG_REGISTRY":"http://127.0.0.1:9/","NPM_CONFIG_FETCH_RETRIES":"0"}}`), nil)
+	s.must(201, "POST", "/apps/admin/deps/snapshots/v1", app("v1"), nil)
+	s.must(200, "POST", "/apps/admin/deps/start", nil, nil)
+	s.waitFor(host, "v1 greets", 60*time.Second)
+	s.must(201, "POST", "/apps/admin/deps/snapshots/v2", app("v2"), nil)
+	s.must(200, "POST", "/apps/admin/deps/snapshots/v2/activate", nil, nil)
+	s.waitFor(host, "v2 greets", 30*time.Second)
+	if n := countLogLinesOf(s, "deps", "installing dependencies"); n != 1 {
+		t.Errorf("npm install ran %d times for one package.json, want once", n)
+	}
+	var deps []string
+	codes, _ := d.Codes(context.Background())
+	for _, c := range codes {
+		if c.Kind == runtime.KindDeps {
+			deps = append(deps, c.Ref)
+		}
+	}
+	if len(deps) != 1 {
+		t.Errorf("deps volumes %v, want one shared", deps)
+	}
+
+	s.must(201, "POST", "/apps/admin/deps/snapshots/bad", paastest.TarGz(t, map[string]string{
+		"package.json": `{"name":"deps","dependencies":{"left-pad":"1.3.0"},"scripts":{"start":"node server.js"}}`,
+		"server.js":    `require('http').createServer((q, s) => s.end('bad')).listen(process.env.PORT)`,
+	}), nil)
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if code := s.call("POST", "/apps/admin/deps/snapshots/bad/activate", nil, &body); code != 400 || body.Error.Code != "build_failed" {
+		t.Errorf("a failing install: %d %+v, want 400 build_failed", code, body.Error)
+	}
+	s.waitFor(host, "v2 greets", 5*time.Second)
+	if n := countLogLinesOf(s, "deps", "127.0.0.1:9"); n == 0 {
+		t.Error("npm's failure is not in the app's logs")
+	}
+	s.must(200, "DELETE", "/apps/admin/deps", nil, nil)
+	if codes, _ := d.Codes(context.Background()); len(codes) != 0 {
+		t.Errorf("left after the app's deletion: %v", codes)
+	}
+}
+
+func appUnits(t testing.TB, rt runtime.Runtime, app string) []runtime.Unit {
 	t.Helper()
 	units, err := rt.Units(context.Background())
 	if err != nil {
@@ -248,12 +347,15 @@ func ids(units []runtime.Unit) []string {
 	return out
 }
 
-// countLogLines counts the app's stored log lines containing text.
-func countLogLines(s *testServer, text string) int {
+// countLogLines counts the hello app's stored log lines containing text.
+func countLogLines(s *testServer, text string) int { return countLogLinesOf(s, "hello", text) }
+
+// countLogLinesOf counts admin/app's stored log lines containing text.
+func countLogLinesOf(s *testServer, app, text string) int {
 	var logs struct {
 		Data []struct{ Text string }
 	}
-	s.must(200, "POST", "/logs/admin/hello", []byte(`{"from":"NOW-1DAY","until":"NOW","rows":10000}`), &logs)
+	s.must(200, "POST", "/logs/admin/"+app, []byte(`{"from":"NOW-1DAY","until":"NOW","rows":10000}`), &logs)
 	n := 0
 	for _, l := range logs.Data {
 		if strings.Contains(l.Text, text) {

@@ -198,6 +198,20 @@ func (s *testServer) waitFor(host, want string, within time.Duration) {
 	s.t.Fatalf("%s did not answer %q within %s (last: %q)", host, want, within, last)
 }
 
+// waitForFast is waitFor polling every pollEvery: the deploy benchmark
+// polls as often as its bare baseline does.
+func (s *testServer) waitForFast(host, want string, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if code, body, err := s.get(host); err == nil && code == 200 && body == want {
+			return
+		}
+		time.Sleep(pollEvery)
+	}
+	s.t.Fatalf("%s did not answer %q within %s", host, want, within)
+}
+
 // waitStatus polls the ingress until host answers with status code, or
 // fails: routes follow the store on their own goroutine, so a change made
 // through the API reaches the proxy moments after the call returns.

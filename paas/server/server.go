@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -101,7 +102,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	rt := cfg.Runtime
 	if rt == nil {
-		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{})
+		prefix, err := st.InstancePrefix()
+		if err != nil {
+			return err
+		}
+		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, CodeDir: filepath.Join(cfg.DataDir, "code")})
 		if err != nil {
 			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "err", err)
 			rt = runtime.Unavailable{Err: err}

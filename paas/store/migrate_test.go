@@ -133,3 +133,33 @@ func TestMigrateV1(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestInstancePrefix: a new installation gets a name of its own for its
+// engine objects, kept across restarts; one upgraded from schema 1 keeps
+// the shared name its running units carry.
+func TestInstancePrefix(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.InstancePrefix()
+	if err != nil || len(first) != len("paas-")+6 || first[:5] != "paas-" {
+		t.Fatalf("new installation: %q, %v", first, err)
+	}
+	s.Close()
+	s = openTestStore(t, dir)
+	if again, err := s.InstancePrefix(); err != nil || again != first {
+		t.Fatalf("after a restart: %q, %v; want %q", again, err, first)
+	}
+	other, _ := openTestStore(t, t.TempDir()).InstancePrefix()
+	if other == first {
+		t.Errorf("two installations share the prefix %q", first)
+	}
+
+	old := t.TempDir()
+	writeV1File(t, old)
+	if p, err := openTestStore(t, old).InstancePrefix(); err != nil || p != "paas" {
+		t.Fatalf("upgraded installation: %q, %v; want paas", p, err)
+	}
+}

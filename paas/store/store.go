@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/selfhost/paas/paas"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -47,7 +48,8 @@ var (
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
 		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketRecords, bucketZoneSerial}
 
-	keySchemaVersion = []byte("schema_version")
+	keySchemaVersion  = []byte("schema_version")
+	keyInstancePrefix = []byte("instance_prefix")
 )
 
 // schemaVersion is the layout this code writes. Bump it and append to
@@ -67,6 +69,8 @@ type Store struct {
 	db     *bolt.DB
 	sealer *sealer
 	now    func() time.Time
+	// upgraded: the file predates schema 2 (see InstancePrefix).
+	upgraded bool
 
 	// LogRetention bounds the lines kept per app (0: DefaultLogRetention).
 	LogRetention int
@@ -129,12 +133,34 @@ func (s *Store) migrate() error {
 		if version > schemaVersion {
 			return fmt.Errorf("data file has schema version %d, newer than this binary's %d", version, schemaVersion)
 		}
+		if version == 1 {
+			s.upgraded = true
+		}
 		for ; version < schemaVersion; version++ {
 			if err := migrations[version](tx); err != nil {
 				return fmt.Errorf("migrate schema %d to %d: %w", version, version+1, err)
 			}
 		}
 		return meta.Put(keySchemaVersion, u64(schemaVersion))
+	})
+}
+
+// InstancePrefix is this installation's name for its objects in a shared
+// container engine, kept in the store: a second server on another data
+// directory (or a test) never lists, adopts or removes the first one's
+// units and volumes. A file from before it was kept (schema 1) keeps the
+// old shared name "paas", so its running units are still adopted.
+func (s *Store) InstancePrefix() (string, error) {
+	return update(s, func(tx *bolt.Tx) (string, error) {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyInstancePrefix); v != nil {
+			return string(v), nil
+		}
+		prefix := "paas-" + paas.RandomHex(3)
+		if s.upgraded {
+			prefix = "paas"
+		}
+		return prefix, meta.Put(keyInstancePrefix, []byte(prefix))
 	})
 }
 

@@ -26,7 +26,7 @@ func New(t testing.TB) *runtime.Docker {
 	suffix := strings.ToLower(rand.Text()[:8])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Network: "paastest-" + suffix, Prefix: "paastest" + suffix})
+	d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Network: "paastest-" + suffix, Prefix: "paastest" + suffix, CodeDir: t.TempDir()})
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("a Docker engine is required on CI: %v", err)
@@ -37,7 +37,8 @@ func New(t testing.TB) *runtime.Docker {
 	return d
 }
 
-// Cleanup removes every unit, image and the network of d, then closes it.
+// Cleanup removes every unit, prepared volume, image and the network of d,
+// then closes it.
 func Cleanup(t testing.TB, d *runtime.Docker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -46,6 +47,18 @@ func Cleanup(t testing.TB, d *runtime.Docker) {
 	} else {
 		for _, u := range units {
 			if err := d.Stop(ctx, u.ID, 0); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	}
+	if err := d.CollectIncomplete(ctx); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if codes, err := d.Codes(ctx); err != nil {
+		t.Errorf("cleanup: list prepared volumes: %v", err)
+	} else {
+		for _, c := range codes {
+			if err := d.RemoveCode(ctx, c.Ref); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
