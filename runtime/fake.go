@@ -26,14 +26,15 @@ type Fake struct {
 	// unit is running but refuses connections, like an app that never listens.
 	Healthy func(spec UnitSpec) bool
 
-	mu       sync.Mutex
-	images   map[string]Image
-	codes    map[string]Code
-	units    map[string]*fakeUnit
-	seq      int
-	subs     []chan Event
-	Prepares int // how many snapshots' code was actually prepared (not reused)
-	Installs int // how many dependency installs ran (not reused)
+	mu           sync.Mutex
+	images       map[string]Image
+	codes        map[string]Code
+	units        map[string]*fakeUnit
+	seq          int
+	subs         []chan Event
+	Prepares     int // how many snapshots' code was actually prepared (not reused)
+	prepareCalls int
+	Installs     int // how many dependency installs ran (not reused)
 }
 
 type fakeUnit struct {
@@ -60,6 +61,7 @@ func (f *Fake) Prepare(ctx context.Context, spec CodeSpec, log io.Writer) (Prepa
 		out.Deps = "fake-deps/" + spec.App + "#" + spec.DepsKey
 	}
 	f.mu.Lock()
+	f.prepareCalls++
 	_, done := f.codes[out.Code]
 	_, depsDone := f.codes[out.Deps]
 	gate := f.PrepareGate
@@ -100,6 +102,13 @@ func (f *Fake) Prepare(ctx context.Context, spec CodeSpec, log io.Writer) (Prepa
 		f.Installs++
 	}
 	return out, nil
+}
+
+// PrepareCalls is how many times Prepare was called (gated or not).
+func (f *Fake) PrepareCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.prepareCalls
 }
 
 // RemoveCode implements Runtime; like the engine, it refuses code in use.

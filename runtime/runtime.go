@@ -1,14 +1,16 @@
 // Package runtime is the platform's narrow seam over a container engine.
 //
 // The platform core (package paas and its deployer) decides what should run;
-// a Runtime only does what it is told: build an image for a snapshot, start
-// and stop units (containers), list what exists, stream logs and report exits.
+// a Runtime only does what it is told: prepare a snapshot's code (and its
+// dependencies) once, start and stop units (containers of the base image
+// that mount it), list what exists, stream logs and report exits.
 // Two implementations exist: Docker (docker.go), used in production and in the
 // integration tests, and Fake (fake.go), an in-memory engine for unit tests
 // whose units are real HTTP servers on loopback.
 //
 // Every object a Runtime creates carries the labels below, so that the core
-// can reconcile the engine with its store after a restart.
+// can reconcile the engine with its store after a restart. No image is
+// built per deploy: see dockercode.go for how code reaches units.
 package runtime
 
 import (

@@ -292,9 +292,13 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepSwitched})
 	if old != nil {
 		// Off the answer path: the caller learns the new release serves
-		// while the old one finishes its requests. Close waits for it.
+		// while the old one finishes its requests. Close waits for it to
+		// finish (a drain is bounded by its grace), so no old unit outlives
+		// a shutdown.
 		if !d.goOwned(func() {
-			d.stopUnits(d.ctx, old.Units)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), drainGrace+5*time.Second)
+			defer cancel()
+			d.stopUnits(ctx, old.Units)
 			d.emit(app.Key(), paas.DeployEvent{Snapshot: old.Snapshot, Release: old.ID, Step: paas.StepDrained})
 		}) {
 			d.stopUnits(context.WithoutCancel(ctx), old.Units)

@@ -44,6 +44,18 @@ func (p *Platform) Release(ctx context.Context, pr *paas.Principal, owner, name 
 	return rel, ok, nil
 }
 
+// DeployEvents subscribes to the deploy steps of owner's app from now on;
+// the caller must call stop when done. A consumer that falls behind misses
+// steps; the app's logs have them all.
+func (p *Platform) DeployEvents(ctx context.Context, pr *paas.Principal, owner, name string) (events <-chan paas.DeployEvent, stop func(), err error) {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, stop = p.deployer.Subscribe(a.Key())
+	return events, stop, nil
+}
+
 // CreateApp creates an app for owner. App names are unique platform-wide
 // (Tsuru addresses apps by bare name), subdomains too (default: derived
 // from the name).
