@@ -132,53 +132,7 @@ func writeBuildContext(w io.Writer, files fs.FS, dockerfile []byte, log io.Write
 	if err := tw.WriteHeader(&tar.Header{Name: "app/", Mode: 0o755, ModTime: now, Typeflag: tar.TypeDir}); err != nil {
 		return err
 	}
-	err := fs.WalkDir(files, ".", func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == "." {
-			return nil
-		}
-		info, err := de.Info()
-		if err != nil {
-			return err
-		}
-		name := "app/" + p
-		switch mode := info.Mode(); {
-		case mode.IsDir():
-			return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, ModTime: info.ModTime(), Typeflag: tar.TypeDir})
-		case mode&fs.ModeSymlink != 0:
-			// Kept as a link, never followed: following could copy files
-			// from outside the app directory into the image.
-			target, err := fs.ReadLink(files, p)
-			if err != nil {
-				fmt.Fprintf(log, "skipping symlink %s: %v\n", p, err)
-				return nil
-			}
-			return tw.WriteHeader(&tar.Header{Name: name, Linkname: target, Mode: 0o777, ModTime: info.ModTime(), Typeflag: tar.TypeSymlink})
-		case mode.IsRegular():
-			perm := int64(0o644)
-			if mode&0o111 != 0 {
-				perm = 0o755
-			}
-			f, err := files.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := tw.WriteHeader(&tar.Header{Name: name, Mode: perm, Size: info.Size(), ModTime: info.ModTime(), Typeflag: tar.TypeReg}); err != nil {
-				return err
-			}
-			if _, err := io.Copy(tw, f); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			return nil
-		default:
-			fmt.Fprintf(log, "skipping %s: not a regular file\n", p)
-			return nil
-		}
-	})
-	if err != nil {
+	if err := writeTarTree(tw, files, "app/", 0, log); err != nil {
 		return err
 	}
 	return tw.Close()

@@ -455,41 +455,50 @@ func writeCodeTar(w io.Writer, files fs.FS, install bool, log io.Writer) error {
 	if install {
 		uid = unitUID
 	}
-	now := time.Now()
-	hasModules := false
 	// The archive is extracted at / so that its first entry, app/, is the
-	// volume's root itself, and gets the owner of the rest (npm writes
-	// package-lock.json there).
-	if err := tw.WriteHeader(&tar.Header{Name: "app/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: now, Typeflag: tar.TypeDir}); err != nil {
+	// volume's root itself, and gets the owner of the rest.
+	if err := tw.WriteHeader(&tar.Header{Name: "app/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: time.Now(), Typeflag: tar.TypeDir}); err != nil {
 		return err
 	}
-	err := fs.WalkDir(files, ".", func(p string, de fs.DirEntry, err error) error {
+	if err := writeTarTree(tw, files, "app/", uid, log); err != nil {
+		return err
+	}
+	if _, err := fs.Stat(files, "node_modules"); install && err != nil {
+		// The mount point of the deps volume: /app is read-only in units.
+		if err := tw.WriteHeader(&tar.Header{Name: "app/node_modules/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: time.Now(), Typeflag: tar.TypeDir}); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// writeTarTree writes every entry of files into tw under prefix, owned by
+// uid: directories 0755, files 0644 (0755 when executable), symlinks kept
+// as links and never followed (following could copy files from outside
+// the app directory), anything else skipped with a line on log.
+func writeTarTree(tw *tar.Writer, files fs.FS, prefix string, uid int, log io.Writer) error {
+	return fs.WalkDir(files, ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if p == "." {
 			return nil
 		}
-		if p == "node_modules" {
-			hasModules = true
-		}
 		info, err := de.Info()
 		if err != nil {
 			return err
 		}
+		name := prefix + p
 		switch mode := info.Mode(); {
 		case mode.IsDir():
-			return tw.WriteHeader(&tar.Header{Name: "app/" + p + "/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeDir})
+			return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeDir})
 		case mode&fs.ModeSymlink != 0:
-			// Kept as a link, never followed: the engine resolves it inside
-			// the volume, and following it here could copy files from
-			// outside the app directory.
 			target, err := fs.ReadLink(files, p)
 			if err != nil {
 				fmt.Fprintf(log, "skipping symlink %s: %v\n", p, err)
 				return nil
 			}
-			return tw.WriteHeader(&tar.Header{Name: "app/" + p, Linkname: target, Mode: 0o777, Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeSymlink})
+			return tw.WriteHeader(&tar.Header{Name: name, Linkname: target, Mode: 0o777, Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeSymlink})
 		case mode.IsRegular():
 			perm := int64(0o644)
 			if mode&0o111 != 0 {
@@ -500,7 +509,7 @@ func writeCodeTar(w io.Writer, files fs.FS, install bool, log io.Writer) error {
 				return err
 			}
 			defer f.Close()
-			if err := tw.WriteHeader(&tar.Header{Name: "app/" + p, Mode: perm, Size: info.Size(), Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeReg}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Mode: perm, Size: info.Size(), Uid: uid, Gid: uid, ModTime: info.ModTime(), Typeflag: tar.TypeReg}); err != nil {
 				return err
 			}
 			if _, err := io.Copy(tw, f); err != nil {
@@ -512,14 +521,4 @@ func writeCodeTar(w io.Writer, files fs.FS, install bool, log io.Writer) error {
 			return nil
 		}
 	})
-	if err != nil {
-		return err
-	}
-	if install && !hasModules {
-		// The mount point of the deps volume: /app is read-only in units.
-		if err := tw.WriteHeader(&tar.Header{Name: "app/node_modules/", Mode: 0o755, Uid: uid, Gid: uid, ModTime: now, Typeflag: tar.TypeDir}); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
 }
