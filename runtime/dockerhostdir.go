@@ -33,7 +33,7 @@ const labelHostDir = "paas.hostdir"
 // created (never started) container mounting a bind volume over it must
 // see it. A remote engine, or one in a VM without this directory, does not.
 func (d *Docker) hostDirUsable(ctx context.Context, base string) bool {
-	if d.cfg.CodeDir == "" {
+	if d.cfg.CodeDir == "" || !filepath.IsAbs(d.cfg.CodeDir) {
 		return false
 	}
 	d.hostDirOnce.Do(func() {

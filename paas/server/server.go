@@ -106,7 +106,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, CodeDir: filepath.Join(cfg.DataDir, "code")})
+		// The engine resolves bind volumes' paths itself: absolute only.
+		codeDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "code"))
+		if err != nil {
+			return fmt.Errorf("code directory: %w", err)
+		}
+		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, CodeDir: codeDir})
 		if err != nil {
 			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "err", err)
 			rt = runtime.Unavailable{Err: err}
