@@ -199,16 +199,33 @@ func (d *Docker) EnsureNetwork(ctx context.Context) error {
 	return nil
 }
 
+// optICC is the bridge driver's switch for traffic between containers on
+// one network: off on the platform network, so a unit reaches no other
+// unit (another tenant's, by address or by name); the ingress, on the host,
+// is the only way in.
+const optICC = "com.docker.network.bridge.enable_icc"
+
 func (d *Docker) createNetwork(ctx context.Context) error {
 	name := d.cfg.Network
-	if _, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
-		return nil
+	if nw, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+		if nw.Options[optICC] == "false" {
+			return nil
+		}
+		// Created by an earlier version, with traffic between units on.
+		if len(nw.Containers) > 0 {
+			return fmt.Errorf("network %s lets units reach each other and has containers attached; "+
+				"stop the platform, remove its containers and the network (docker network rm %s), and start again", name, name)
+		}
+		if err := d.api.NetworkRemove(ctx, nw.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("replace network %s: %w", name, err)
+		}
 	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
 	_, err := d.api.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver: "bridge",
-		Labels: map[string]string{LabelPlatform: "1", labelPrefix: d.cfg.Prefix},
+		Driver:  "bridge",
+		Options: map[string]string{optICC: "false"},
+		Labels:  map[string]string{LabelPlatform: "1", labelPrefix: d.cfg.Prefix},
 	})
 	if err == nil {
 		return nil
@@ -220,23 +237,27 @@ func (d *Docker) createNetwork(ctx context.Context) error {
 	return fmt.Errorf("create network %s: %w", name, err)
 }
 
-// Subnets returns the address ranges of the platform network (creating it
-// if needed): connections from them come from app units.
+// Subnets returns the address ranges uploaded code runs in (creating the
+// platform network if needed): the platform network of the units and the
+// default bridge of the install step. Connections from them come from
+// uploaded code.
 func (d *Docker) Subnets(ctx context.Context) ([]netip.Prefix, error) {
 	if err := d.EnsureNetwork(ctx); err != nil {
 		return nil, err
 	}
-	nw, err := d.api.NetworkInspect(ctx, d.cfg.Network, network.InspectOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("inspect network %s: %w", d.cfg.Network, err)
-	}
 	var out []netip.Prefix
-	for _, c := range nw.IPAM.Config {
-		p, err := netip.ParsePrefix(c.Subnet)
+	for _, name := range []string{d.cfg.Network, installNetwork} {
+		nw, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("network %s subnet %q: %w", d.cfg.Network, c.Subnet, err)
+			return nil, fmt.Errorf("inspect network %s: %w", name, err)
 		}
-		out = append(out, p.Masked())
+		for _, c := range nw.IPAM.Config {
+			p, err := netip.ParsePrefix(c.Subnet)
+			if err != nil {
+				return nil, fmt.Errorf("network %s subnet %q: %w", name, c.Subnet, err)
+			}
+			out = append(out, p.Masked())
+		}
 	}
 	return out, nil
 }

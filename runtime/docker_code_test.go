@@ -248,3 +248,59 @@ func helpers(t *testing.T, ctx context.Context, d *runtime.Docker) []string {
 	}
 	return ids
 }
+
+// TestUnitsCannotReachEachOther: a unit of one owner gets no connection to
+// another owner's unit, neither by address nor by container name, while
+// the host (where the ingress runs) reaches both.
+func TestUnitsCannotReachEachOther(t *testing.T) {
+	d, base, ctx := engine(t, 3*time.Minute)
+	victim, err := d.Prepare(ctx, runtime.CodeSpec{App: "alice/site", Snapshot: "s1", BaseImage: base,
+		Files: appFS(`{"name":"site"}`, "'secret of alice'", nil)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, got := runPrepared(t, ctx, d, base, victim, "ra")
+	if got != "secret of alice" {
+		t.Fatalf("control: the host cannot reach the victim: %q", got)
+	}
+	info, err := dockertest.Client(t).ContainerInspect(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := strings.Cut(a.Addr, ":")
+	// The attacker logs what it could fetch from each target.
+	attacker := appFS(`{"name":"evil"}`, "1", map[string]string{"probe.js": `
+const targets = [process.env.BY_ADDR, process.env.BY_NAME];
+let pending = targets.length;
+for (const t of targets) {
+  const req = require('http').get({ host: t, port: 8080, path: '/', timeout: 3000 }, (res) => {
+    let body = ''; res.on('data', (c) => body += c); res.on('end', () => { console.log('REACHED ' + t + ': ' + body); done(); });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', (e) => { console.log('blocked ' + t + ': ' + (e.code || e.message)); done(); });
+}
+function done() { if (--pending === 0) setTimeout(() => process.exit(0), 100); }
+`})
+	code, err := d.Prepare(ctx, runtime.CodeSpec{App: "bob/evil", Snapshot: "s1", BaseImage: base, Files: attacker}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := d.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.Start(ctx, runtime.UnitSpec{App: "bob/evil", Snapshot: "s1", Release: "rb", Image: base, Code: code.Code,
+		Cmd: []string{"node", "probe.js"}, Env: map[string]string{"BY_ADDR": host, "BY_NAME": strings.TrimPrefix(info.Name, "/")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, u.ID)
+	var out strings.Builder
+	for _, l := range collectLogs(t, ctx, d, u.ID) {
+		out.WriteString(l.Text + "\n")
+	}
+	if strings.Contains(out.String(), "REACHED") || strings.Count(out.String(), "blocked ") != 2 {
+		t.Fatalf("another owner's unit was reachable (or the probe did not run):\n%s", out.String())
+	}
+	stop(t, ctx, d, a)
+}
