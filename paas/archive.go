@@ -32,14 +32,22 @@ type ArchiveFile struct {
 	Data []byte
 }
 
-// ArchiveLimits bound what an upload may unpack to.
+// ArchiveLimits bound what an upload may unpack to, and how long that may
+// take. Every entry counts, directories and headers included: an archive of
+// millions of empty headers is as refused as one of huge files.
 type ArchiveLimits struct {
-	MaxFiles int
-	MaxBytes int64 // total uncompressed file bytes
+	MaxFiles   int
+	MaxBytes   int64         // total uncompressed file bytes
+	MaxEntries int           // tar headers of any kind (0: 2 x MaxFiles)
+	MaxTime    time.Duration // unpacking time (0: one minute)
 }
 
 // DefaultArchiveLimits suit a Node app without a huge node_modules.
-var DefaultArchiveLimits = ArchiveLimits{MaxFiles: 20000, MaxBytes: 256 << 20}
+var DefaultArchiveLimits = ArchiveLimits{MaxFiles: 20000, MaxBytes: 256 << 20, MaxEntries: 40000, MaxTime: time.Minute}
+
+// tarOverhead bounds the tar stream beyond file contents: a header block
+// and padding per entry, and the end marker.
+const tarOverhead = 2048
 
 // ReadArchive unpacks a .tgz app archive into memory and checks it: regular
 // files and directories only, no path that escapes the app root, a
@@ -51,17 +59,37 @@ func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
 		return nil, BadRequest("archive is not gzip-compressed: %v", err)
 	}
 	defer gz.Close()
-	tr := tar.NewReader(gz)
+	if lim.MaxEntries == 0 {
+		lim.MaxEntries = 2 * lim.MaxFiles
+	}
+	if lim.MaxTime == 0 {
+		lim.MaxTime = time.Minute
+	}
+	// The whole uncompressed stream is bounded, not only what the entries
+	// declare: padding, PAX records and junk between entries count too.
+	stream := &boundedReader{r: gz, left: lim.MaxBytes + int64(lim.MaxEntries+1)*tarOverhead}
+	tr := tar.NewReader(stream)
 	seen := map[string]bool{}
 	var files []ArchiveFile
 	var total int64
+	entries := 0
+	deadline := time.Now().Add(lim.MaxTime)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if stream.exceeded {
+			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
+		}
 		if err != nil {
 			return nil, BadRequest("malformed archive: %v", err)
+		}
+		if entries++; entries > lim.MaxEntries {
+			return nil, TooLarge("archive has more than %d entries", lim.MaxEntries)
+		}
+		if time.Now().After(deadline) {
+			return nil, TooLarge("archive takes longer than %s to unpack", lim.MaxTime)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir, tar.TypeXGlobalHeader:
@@ -87,6 +115,9 @@ func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
 			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
 		}
 		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if stream.exceeded {
+			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
+		}
 		if err != nil {
 			return nil, BadRequest("malformed archive: %v", err)
 		}
@@ -108,6 +139,26 @@ func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
 	files = stripTopFolder(files)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
+}
+
+// boundedReader reads at most left bytes, then fails (exceeded set).
+type boundedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		b.exceeded = true
+		return 0, errors.New("archive stream exceeds its bound")
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 func cleanArchivePath(name string) (string, error) {

@@ -3,11 +3,14 @@ package paas_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/paastest"
@@ -119,5 +122,48 @@ func TestReadArchiveCorrupted(t *testing.T) {
 				t.Fatalf("flipping bit %d of byte %d gave an accepted archive with other content", bit, i)
 			}
 		}
+	}
+}
+
+// dirBomb is a .tgz of n identical directory headers: tiny compressed,
+// huge uncompressed, and no file at all.
+func dirBomb(t testing.TB, n int) []byte {
+	t.Helper()
+	var tmpl bytes.Buffer
+	tw := tar.NewWriter(&tmpl)
+	if err := tw.WriteHeader(&tar.Header{Name: "d/", Mode: 0o755, Typeflag: tar.TypeDir, Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	block := tmpl.Bytes()[:512]
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	for range n {
+		gz.Write(block)
+	}
+	gz.Write(make([]byte, 1024))
+	gz.Close()
+	return buf.Bytes()
+}
+
+// TestReadArchiveHeaderBomb: every header counts against the limits, so a
+// flood of directory entries is refused at once instead of costing seconds
+// of CPU; and unpacking has a time bound.
+func TestReadArchiveHeaderBomb(t *testing.T) {
+	bomb := dirBomb(t, 500_000) // 256 MB of tar
+	start := time.Now()
+	_, err := paas.ReadArchive(bytes.NewReader(bomb), paas.DefaultArchiveLimits)
+	if status, _, _ := paas.ErrorStatus(err); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("directory bomb: %v, want 413", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusing the bomb took %s", d)
+	}
+	ok := paastest.TarGz(t, map[string]string{"package.json": `{"name":"a"}`, "server.js": "x"})
+	_, err = paas.ReadArchive(bytes.NewReader(ok), paas.ArchiveLimits{MaxFiles: 10, MaxBytes: 1 << 20, MaxTime: time.Nanosecond})
+	if status, _, _ := paas.ErrorStatus(err); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over the time bound: %v, want 413", err)
+	}
+	if _, err := paas.ReadArchive(bytes.NewReader(ok), paas.DefaultArchiveLimits); err != nil {
+		t.Fatalf("a normal archive: %v", err)
 	}
 }
