@@ -219,8 +219,27 @@ func (d *Deployer) appLock(appKey string) *sync.Mutex {
 // Deploy makes app's active snapshot serve with app.Units units, with no
 // downtime: the old release keeps serving until the new one is healthy, and
 // keeps serving if the new one fails.
-func (d *Deployer) Deploy(ctx context.Context, app paas.App) error {
-	return d.withApp(ctx, app.Key(), func(ctx context.Context) error { return d.deployLocked(ctx, app) })
+//
+// commit, when not nil, runs after a successful switch under the same
+// per-app lock: what records the new state (the store's active snapshot)
+// cannot interleave with a removal of what it records. Its error is the
+// call's.
+func (d *Deployer) Deploy(ctx context.Context, app paas.App, commit func() error) error {
+	return d.withApp(ctx, app.Key(), func(ctx context.Context) error {
+		if err := d.deployLocked(ctx, app); err != nil {
+			return err
+		}
+		if commit != nil {
+			return commit()
+		}
+		return nil
+	})
+}
+
+// Exclusive runs fn under app's lock: no deploy, stop, adoption or
+// snapshot removal of the app runs meanwhile.
+func (d *Deployer) Exclusive(ctx context.Context, appKey string, fn func() error) error {
+	return d.withApp(ctx, appKey, func(context.Context) error { return fn() })
 }
 
 // withApp runs fn under app's lock (one deploy, stop or adoption at a time

@@ -354,7 +354,7 @@ func TestCallsAfterCloseFail(t *testing.T) {
 	tp.Deployer.Close()
 	tp.Deployer.Close() // idempotent
 	for what, err := range map[string]error{
-		"Deploy": tp.Deployer.Deploy(ctx, app),
+		"Deploy": tp.Deployer.Deploy(ctx, app, nil),
 		"Stop":   tp.Deployer.Stop(ctx, app.Key()),
 		"Remove": tp.Deployer.Remove(ctx, app.Key()),
 	} {

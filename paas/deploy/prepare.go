@@ -136,10 +136,15 @@ func (d *Deployer) prepare(ctx context.Context, app paas.App, snap paas.Snapshot
 	return code, nil
 }
 
-// RemoveSnapshot cancels a preparation of the snapshot and removes what it
-// prepared; dependencies that no remaining snapshot of the app uses go too.
-func (d *Deployer) RemoveSnapshot(ctx context.Context, appKey, snapshot string) error {
+// RemoveSnapshot runs remove (which deletes the snapshot's record, or
+// refuses) under the app's lock, so no deploy targets the snapshot
+// meanwhile; then it cancels the snapshot's preparation and removes what it
+// prepared, with dependencies no remaining snapshot of the app uses.
+func (d *Deployer) RemoveSnapshot(ctx context.Context, appKey, snapshot string, remove func() error) error {
 	return d.withApp(ctx, appKey, func(ctx context.Context) error {
+		if err := remove(); err != nil {
+			return err
+		}
 		d.mu.Lock()
 		p := d.preps[prepKey(appKey, snapshot)]
 		delete(d.preps, prepKey(appKey, snapshot))

@@ -226,3 +226,47 @@ func steps(s []paas.DeployStep) []string {
 	}
 	return out
 }
+
+// TestActivateDeleteRace: deleting a snapshot while a deploy to it is in
+// flight waits for the deploy, and is then refused (it is active); the app
+// never runs a snapshot that does not exist.
+func TestActivateDeleteRace(t *testing.T) {
+	fake := runtime.NewFake()
+	tp := paastest.NewPlatform(t, paastest.Config{Fake: fake})
+	ctx, pr := context.Background(), tp.AdminPrincipal(t)
+	startApp(t, tp, "web")
+	gate := make(chan struct{})
+	fake.PrepareGate = gate
+	upload(t, tp, "web", "r2", map[string]string{"package.json": `{"name":"web"}`, "server.js": "//"})
+	activated := make(chan error, 1)
+	go func() {
+		_, err := tp.ActivateSnapshot(ctx, pr, "admin", "web", "r2")
+		activated <- err
+	}()
+	eventually(t, "r2's preparation", func() bool { return fake.PrepareCalls() >= 2 })
+	deleted := make(chan error, 1)
+	go func() { deleted <- tp.DeleteSnapshot(ctx, pr, "admin", "web", "r2") }()
+	select {
+	case err := <-deleted:
+		t.Fatalf("the deletion did not wait for the deploy in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-activated; err != nil {
+		t.Fatal(err)
+	}
+	err := <-deleted
+	if !errors.Is(err, paas.ErrConflict) {
+		t.Fatalf("deleting the snapshot just activated: %v, want 409", err)
+	}
+	a, err := tp.App(ctx, pr, "admin", "web")
+	if err != nil || a.Snapshot != "r2" {
+		t.Fatalf("active snapshot %q (%v), want r2", a.Snapshot, err)
+	}
+	if _, err := tp.Snapshot(ctx, pr, "admin", "web", "r2"); err != nil {
+		t.Fatalf("the active snapshot is gone: %v", err)
+	}
+	if _, err := tp.RestartApp(ctx, pr, "admin", "web"); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+}

@@ -178,15 +178,21 @@ func (p *Platform) deploy(ctx context.Context, a paas.App) (paas.App, error) {
 		}
 		a.Snapshot = snaps[len(snaps)-1].ID
 	}
-	if err := p.deployer.Deploy(ctx, a); err != nil {
+	// The deployer announces the new units; routes follow the state from
+	// them, and no name changed, so no TopicApps here.
+	var out paas.App
+	err := p.deployer.Deploy(ctx, a, func() error {
+		var err error
+		out, err = p.store.UpdateApp(owner, name, func(s *paas.App) error {
+			s.State, s.StateMessage, s.Snapshot = paas.AppStarted, "", a.Snapshot
+			return nil
+		})
+		return err
+	})
+	if err != nil {
 		return a, err
 	}
-	// The deployer has announced the new units; routes follow the state
-	// from them, and no name changed, so no TopicApps here.
-	return p.store.UpdateApp(owner, name, func(s *paas.App) error {
-		s.State, s.StateMessage, s.Snapshot = paas.AppStarted, "", a.Snapshot
-		return nil
-	})
+	return out, nil
 }
 
 // StopApp stops every unit of owner's app.
@@ -216,24 +222,41 @@ func (p *Platform) ScaleApp(ctx context.Context, pr *paas.Principal, owner, name
 	if err := paas.ValidateUnits(n, a.MaxUnits); err != nil {
 		return a, err
 	}
-	return p.redeploy(ctx, a, func(a *paas.App) { a.Units = n })
+	return p.redeploy(ctx, a, func(a *paas.App) { a.Units = n }, nil)
 }
 
 // redeploy applies change to a: a started app is deployed with the change
 // first, and only a deploy that succeeded is recorded, so a failed one
-// leaves the app as it was, still serving.
-func (p *Platform) redeploy(ctx context.Context, a paas.App, change func(*paas.App)) (paas.App, error) {
+// leaves the app as it was, still serving. All of it holds the app's
+// deploy lock, with check (when not nil) first: a precondition no
+// concurrent call can break before the change is recorded.
+func (p *Platform) redeploy(ctx context.Context, a paas.App, change func(*paas.App), check func() error) (paas.App, error) {
+	var out paas.App
+	record := func() error {
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = p.store.UpdateApp(a.Owner, a.Name, func(s *paas.App) error {
+			change(s)
+			return nil
+		})
+		return err
+	}
+	var err error
 	if a.State == paas.AppStarted {
 		next := a
 		change(&next)
-		if err := p.deployer.Deploy(ctx, next); err != nil {
-			return a, err
-		}
+		err = p.deployer.Deploy(ctx, next, record)
+	} else {
+		err = p.deployer.Exclusive(ctx, a.Key(), record)
 	}
-	return p.store.UpdateApp(a.Owner, a.Name, func(s *paas.App) error {
-		change(s)
-		return nil
-	})
+	if err != nil {
+		return a, err
+	}
+	return out, nil
 }
 
 // countingReader counts bytes read through it.

@@ -71,14 +71,22 @@ func (p *Platform) DeleteSnapshot(ctx context.Context, pr *paas.Principal, owner
 	if err != nil {
 		return err
 	}
-	if err := p.store.DeleteSnapshot(a.Owner, a.Name, id); err != nil {
-		return err
-	}
-	if err := p.deployer.RemoveSnapshot(ctx, a.Key(), id); err != nil {
+	// Under the app's deploy lock: a deploy in flight to this snapshot
+	// finishes first, and then the store refuses to delete the active one.
+	removed := false
+	err = p.deployer.RemoveSnapshot(ctx, a.Key(), id, func() error {
+		if err := p.store.DeleteSnapshot(a.Owner, a.Name, id); err != nil {
+			return err
+		}
+		removed = true
+		return nil
+	})
+	if err != nil && removed {
 		// The record is gone; the next start's collection removes leftovers.
 		p.log.Warn("remove prepared code of deleted snapshot", "app", a.Key(), "snapshot", id, "err", err)
+		return nil
 	}
-	return nil
+	return err
 }
 
 // ActivateSnapshot makes a snapshot the active one. A started app is
@@ -89,8 +97,10 @@ func (p *Platform) ActivateSnapshot(ctx context.Context, pr *paas.Principal, own
 	if err != nil {
 		return a, err
 	}
-	if _, err := p.store.Snapshot(a.Owner, a.Name, id); err != nil {
+	exists := func() error { _, err := p.store.Snapshot(a.Owner, a.Name, id); return err }
+	if err := exists(); err != nil {
 		return a, err
 	}
-	return p.redeploy(ctx, a, func(a *paas.App) { a.Snapshot = id })
+	// Checked again under the app's lock, where no deletion can run.
+	return p.redeploy(ctx, a, func(a *paas.App) { a.Snapshot = id }, exists)
 }
