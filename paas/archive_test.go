@@ -136,7 +136,7 @@ func dirBomb(t testing.TB, n int) []byte {
 	}
 	block := tmpl.Bytes()[:512]
 	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	for range n {
 		gz.Write(block)
 	}
@@ -155,7 +155,7 @@ func TestReadArchiveHeaderBomb(t *testing.T) {
 	if status, _, _ := paas.ErrorStatus(err); status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("directory bomb: %v, want 413", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("refusing the bomb took %s", d)
 	}
 	ok := paastest.TarGz(t, map[string]string{"package.json": `{"name":"a"}`, "server.js": "x"})
