@@ -7,6 +7,9 @@ type Principal struct {
 	// password; such callers may not read or change the profile, password
 	// or tokens.
 	ViaToken bool
+	// TokenID is the API token used (when ViaToken): a long request (a log
+	// stream) ends when it is revoked.
+	TokenID string
 }
 
 // IsAdmin reports whether the caller may see and change everything.

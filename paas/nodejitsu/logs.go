@@ -171,7 +171,7 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 		}
 		return nil
 	}
-	entries, cursor, err := f.p.TailLogs(r.Context(), pr, a.Owner, a.Name, nil, rows)
+	entries, cursor, err := f.p.TailLogs(r.Context(), pr, a, nil, rows)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 		case <-stopping:
 			return nil
 		case <-tick.C:
-			entries, cursor, err = f.p.TailLogs(r.Context(), pr, a.Owner, a.Name, cursor, maxLogRows)
+			entries, cursor, err = f.p.TailLogs(r.Context(), pr, a, cursor, maxLogRows)
 			if err != nil {
 				return nil // headers are sent; end the stream
 			}

@@ -1,8 +1,10 @@
 package platform
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ func (p *Platform) AuthenticateBasic(name, secret string) (*paas.Principal, erro
 	if paas.LooksLikeToken(secret) {
 		t, err := p.store.TokenBySecret(secret)
 		if err == nil && t.User == name {
-			return p.principalFor(t.User, true)
+			return p.principalFor(t.User, t.ID)
 		}
 		if err != nil && !errors.Is(err, paas.ErrUnauthorized) {
 			return nil, err
@@ -43,7 +45,7 @@ func (p *Platform) AuthenticateBasic(name, secret string) (*paas.Principal, erro
 	if !p.auth.verify(u, secret) {
 		return nil, paas.Unauthorized("invalid credentials")
 	}
-	return p.checkConfirmed(u, false)
+	return p.checkConfirmed(u, "")
 }
 
 // AuthenticateBearer checks an API token sent as a bearer token. A token
@@ -53,10 +55,10 @@ func (p *Platform) AuthenticateBearer(secret string) (*paas.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.principalFor(t.User, true)
+	return p.principalFor(t.User, t.ID)
 }
 
-func (p *Platform) principalFor(name string, viaToken bool) (*paas.Principal, error) {
+func (p *Platform) principalFor(name, tokenID string) (*paas.Principal, error) {
 	u, err := p.store.User(name)
 	if err != nil {
 		if paas.IsNotFound(err) {
@@ -64,14 +66,42 @@ func (p *Platform) principalFor(name string, viaToken bool) (*paas.Principal, er
 		}
 		return nil, err
 	}
-	return p.checkConfirmed(u, viaToken)
+	return p.checkConfirmed(u, tokenID)
 }
 
-func (p *Platform) checkConfirmed(u paas.User, viaToken bool) (*paas.Principal, error) {
+func (p *Platform) checkConfirmed(u paas.User, tokenID string) (*paas.Principal, error) {
 	if !u.Confirmed {
 		return nil, paas.Forbidden("account %q is not confirmed; confirm it with the invite code", u.Name)
 	}
-	return &paas.Principal{User: u, ViaToken: viaToken}, nil
+	return &paas.Principal{User: u, ViaToken: tokenID != "", TokenID: tokenID}, nil
+}
+
+// StillValid checks that pr's credential still stands: the same account
+// (not a new one that took its name: accounts are told apart by their
+// creation time), and, for a token, the token itself. Long requests (log
+// streams) ask it as they go, so revoking a token or deleting the user ends
+// them.
+func (p *Platform) StillValid(ctx context.Context, pr *paas.Principal) error {
+	if pr == nil {
+		return paas.Unauthorized("authentication required")
+	}
+	u, err := p.store.User(pr.User.Name)
+	if paas.IsNotFound(err) || (err == nil && !u.Created.Equal(pr.User.Created)) {
+		return paas.Unauthorized("the account is gone")
+	}
+	if err != nil {
+		return err
+	}
+	if pr.ViaToken {
+		toks, err := p.store.Tokens(u.Name)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(toks, func(t paas.Token) bool { return t.ID == pr.TokenID }) {
+			return paas.Unauthorized("the API token was revoked")
+		}
+	}
+	return nil
 }
 
 // authCache remembers recent successful password checks, so clients that
