@@ -19,7 +19,11 @@ type Authenticator struct {
 	fails *Limiter // failed attempts per client address
 }
 
-// Failed authentications allowed per client address per window; then 429.
+// Failed authentications allowed per client address and user name per
+// window; then that user's password is refused from that address (429).
+// Other users behind the same address (a NAT) are not affected, and a
+// valid API token is never refused for anyone's failures: tokens are
+// random, so failures with them are counted only to slow a scan down.
 const (
 	failLimit  = 20
 	failWindow = time.Minute
@@ -39,11 +43,9 @@ func (a *Authenticator) Principal(r *http.Request) (*paas.Principal, error) {
 		return nil, nil
 	}
 	ip := ClientIP(r)
-	if !a.fails.Peek(ip).Allowed {
-		return nil, paas.RateLimited("too many failed authentication attempts; try again in a minute")
-	}
 	var p *paas.Principal
 	var err error
+	var key string
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch strings.ToLower(scheme) {
 	case "basic":
@@ -51,15 +53,23 @@ func (a *Authenticator) Principal(r *http.Request) (*paas.Principal, error) {
 		if !ok {
 			return nil, paas.Unauthorized("malformed Basic credentials")
 		}
+		key = ip + "\x00user\x00" + paas.NormalizeUserName(user)
+		if !a.fails.Peek(key).Allowed {
+			return nil, paas.RateLimited("too many failed authentication attempts for %q; try again in a minute", paas.NormalizeUserName(user))
+		}
 		p, err = a.p.AuthenticateBasic(user, pass)
 	case "bearer", "token":
+		key = ip + "\x00bearer"
 		p, err = a.p.AuthenticateBearer(strings.TrimSpace(rest))
+		if err != nil && !a.fails.Peek(key).Allowed {
+			return nil, paas.RateLimited("too many failed authentication attempts; try again in a minute")
+		}
 	default:
 		return nil, paas.Unauthorized("unsupported authorization scheme %q", scheme)
 	}
 	if err != nil {
 		if _, apiErr, ok := paas.ErrorStatus(err); ok && apiErr.Status == http.StatusUnauthorized {
-			a.fails.Take(ip)
+			a.fails.Take(key)
 		}
 		return nil, err
 	}

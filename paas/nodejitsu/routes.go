@@ -13,6 +13,7 @@ package nodejitsu
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/platform"
@@ -20,10 +21,34 @@ import (
 
 // Face holds the face's dependencies.
 type Face struct {
-	p      *platform.Platform
-	auth   *api.Authenticator
-	a      *api.Adapter
-	router *api.Router
+	p       *platform.Platform
+	auth    *api.Authenticator
+	a       *api.Adapter
+	router  *api.Router
+	signups *api.Limiter // sign-ups and reset requests per client address: each costs a hash and a mail
+
+	signupWindow time.Duration
+}
+
+// Sign-ups (and password-reset requests) allowed per client address per
+// window, by default.
+const (
+	DefaultSignupLimit  = 10
+	DefaultSignupWindow = time.Minute
+)
+
+// Option changes a face setting.
+type Option func(*options)
+
+type options struct {
+	signupLimit  int
+	signupWindow time.Duration
+}
+
+// WithSignupLimit sets how many sign-ups and reset requests one client
+// address may make per window (tests that sign up many users raise it).
+func WithSignupLimit(n int, window time.Duration) Option {
+	return func(o *options) { o.signupLimit, o.signupWindow = n, window }
 }
 
 // PoweredBy sets the header the nodejitsu-api client requires.
@@ -32,8 +57,13 @@ func PoweredBy(w http.ResponseWriter, _ *http.Request) {
 }
 
 // New returns the face; its Handler serves every route below.
-func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *Face {
-	f := &Face{p: p, auth: auth, a: &api.Adapter{Log: log, Before: PoweredBy}}
+func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, opts ...Option) *Face {
+	o := options{signupLimit: DefaultSignupLimit, signupWindow: DefaultSignupWindow}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f := &Face{p: p, auth: auth, a: &api.Adapter{Log: log, Before: PoweredBy},
+		signups: api.NewLimiter(o.signupLimit, o.signupWindow, nil), signupWindow: o.signupWindow}
 	// POST /users/email/taken has a static segment where every other
 	// /users/… route has :user, so it is a group of its own, tried first.
 	f.router = f.a.NewRouter([]api.Route{
@@ -129,5 +159,13 @@ func writeList[T any](w http.ResponseWriter, key string, items []T, view func(T)
 		out = append(out, view(it))
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{key: out})
+	return nil
+}
+
+// limitSignups counts a sign-up or reset request of the client's address.
+func (f *Face) limitSignups(r *http.Request) error {
+	if q := f.signups.Take(api.ClientIP(r)); !q.Allowed {
+		return api.RateLimited(q, f.signupWindow)
+	}
 	return nil
 }

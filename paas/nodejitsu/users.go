@@ -66,6 +66,9 @@ func (f *Face) createUser(w http.ResponseWriter, r *http.Request, ps httprouter.
 		}
 		// No such user yet: a sign-up that happens to carry a code.
 	}
+	if err := f.limitSignups(r); err != nil {
+		return err
+	}
 	u, err := f.p.SignUp(r.Context(), name, body.Email, body.Password)
 	if err != nil {
 		return err
@@ -91,6 +94,11 @@ func (f *Face) forgotPassword(w http.ResponseWriter, r *http.Request, ps httprou
 	var body userBody
 	if err := api.DecodeJSON(w, r, &body); err != nil {
 		return err
+	}
+	if body.Shake == "" {
+		if err := f.limitSignups(r); err != nil {
+			return err
+		}
 	}
 	if err := f.p.Forgot(r.Context(), ps.ByName("user"), body.Shake, body.Password); err != nil {
 		return err

@@ -3,12 +3,14 @@ package nodejitsu_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/nodejitsu"
 	"github.com/selfhost/paas/paas/paastest"
 )
 
@@ -360,5 +362,22 @@ func TestThirdPartyTokensAreSealed(t *testing.T) {
 		if bytes.Contains(raw, []byte(s)) {
 			t.Errorf("the database file contains the plaintext %q", s)
 		}
+	}
+}
+
+// TestSignUpIsRateLimited: each sign-up costs a password hash and a mail,
+// so one address gets DefaultSignupLimit per window, then 429; reset
+// requests count too.
+func TestSignUpIsRateLimited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, paastest.Config{SignupLimit: nodejitsu.DefaultSignupLimit})
+	for i := range nodejitsu.DefaultSignupLimit {
+		want(t, h.do(t, "POST", fmt.Sprintf("/users/flood%d", i), nil, map[string]any{"email": fmt.Sprintf("flood%d@example.com", i), "password": "password-123"}), 201)
+	}
+	r := h.do(t, "POST", "/users/flood-over", nil, map[string]any{"email": "over@example.com", "password": "password-123"})
+	want(t, r, 429)
+	want(t, h.do(t, "POST", "/users/flood0/forgot", nil, "{}"), 429)
+	if _, err := h.Store.User("flood-over"); !paas.IsNotFound(err) {
+		t.Errorf("the refused sign-up was stored: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/deploy"
+	"github.com/selfhost/paas/paas/nodejitsu"
 	"github.com/selfhost/paas/paas/platform"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/paas/store"
@@ -60,7 +61,10 @@ type Config struct {
 	RestartBackoff time.Duration      // default 1ms
 	Fake           *runtime.Fake      // default a new one
 	Archive        paas.ArchiveLimits // bounds on uploaded snapshots (default: the platform's)
-	Faces          server.FaceOptions
+	// Faces adjusts the faces. The sign-up limit is raised (tests sign up
+	// many users from one address) unless SignupLimit is set.
+	Faces       server.FaceOptions
+	SignupLimit int
 	// NoStart leaves the deployer unstarted (no reconcile, no supervision).
 	NoStart bool
 }
@@ -118,7 +122,11 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 			t.Fatalf("start deployer: %v", err)
 		}
 	}
-	tp.Faces = server.NewFaces(tp.Platform, log, c.Faces)
+	if c.SignupLimit == 0 {
+		c.SignupLimit = 1 << 20
+	}
+	limit := server.FaceOptions{Nodejitsu: []nodejitsu.Option{nodejitsu.WithSignupLimit(c.SignupLimit, time.Minute)}}
+	tp.Faces = server.NewFaces(tp.Platform, log, limit, c.Faces)
 	tp.Server = httptest.NewServer(tp.Faces.Handler())
 	return tp
 }

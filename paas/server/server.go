@@ -307,18 +307,20 @@ func NewHandler(p *platform.Platform, log *slog.Logger) http.Handler {
 
 // FaceOptions adjust the faces (tests: small rate limits, a fake clock).
 type FaceOptions struct {
-	Now []now.Option
+	Nodejitsu []nodejitsu.Option
+	Now       []now.Option
 }
 
 // NewFaces builds every face over p.
 func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces {
 	var o FaceOptions
 	for _, x := range opts {
+		o.Nodejitsu = append(o.Nodejitsu, x.Nodejitsu...)
 		o.Now = append(o.Now, x.Now...)
 	}
 	auth := api.NewAuthenticator(p)
 	return Faces{
-		Nodejitsu: nodejitsu.New(p, auth, log),
+		Nodejitsu: nodejitsu.New(p, auth, log, o.Nodejitsu...),
 		Now:       now.New(p, auth, log, o.Now...),
 		Admin:     newAdmin(p, auth, log),
 	}
