@@ -13,6 +13,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +63,7 @@ type Stats struct {
 	BadGateway  uint64 // 502: backend unreachable or failed before a response
 	Retries     uint64 // requests re-sent to a second backend after a dial failure
 	ClientGone  uint64 // client disconnected before the backend answered (not a 502)
+	BadRequest  uint64 // 400: the client's own body could not be read (malformed chunking, say)
 }
 
 // Proxy routes requests by Host to app backends. It is safe for concurrent
@@ -72,7 +74,7 @@ type Proxy struct {
 	tr     http.RoundTripper // the caller's or our transport, unwrapped
 	log    *slog.Logger
 
-	requests, notFound, unavailable, badGateway, retries, clientGone atomic.Uint64
+	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest atomic.Uint64
 }
 
 // snapshot is an immutable compiled Table. Only the round-robin counters
@@ -99,6 +101,7 @@ type target struct {
 	backends []string
 	first    int
 	used     string // backend of the last attempt, for error logs
+	body     *clientBody
 }
 
 type targetKey struct{}
@@ -176,6 +179,7 @@ func (p *Proxy) Stats() Stats {
 		BadGateway:  p.badGateway.Load(),
 		Retries:     p.retries.Load(),
 		ClientGone:  p.clientGone.Load(),
+		BadRequest:  p.badRequest.Load(),
 	}
 }
 
@@ -215,7 +219,39 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		backends: e.route.Backends,
 		first:    int((e.next.Add(1) - 1) % n),
 	}
+	if r.Body != nil && r.Body != http.NoBody {
+		// Remembers why reading the client's body failed: that is the
+		// client's fault, not the app's (see handleError).
+		t.body = &clientBody{ReadCloser: r.Body}
+		r.Body = t.body
+	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
+}
+
+// clientBody is a request body that records its read error.
+type clientBody struct {
+	io.ReadCloser
+	mu  sync.Mutex
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *clientBody) readErr() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
@@ -249,6 +285,14 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 			"backend", backend, "err", err)
 		w.WriteHeader(statusClientClosedRequest)
 		return
+	}
+	if t != nil {
+		if bodyErr := t.body.readErr(); bodyErr != nil {
+			p.badRequest.Add(1)
+			p.log.Debug("ingress: unreadable request body from the client", "app", app, "host", r.Host, "err", bodyErr)
+			plainError(w, http.StatusBadRequest, "malformed request body")
+			return
+		}
 	}
 	p.badGateway.Add(1)
 	p.log.Warn("ingress: backend failed", "app", app, "host", r.Host,

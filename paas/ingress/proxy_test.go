@@ -557,3 +557,35 @@ func TestRoutesReturnsTable(t *testing.T) {
 		t.Fatalf("Routes() after nil = %v, want empty non-nil", got)
 	}
 }
+
+// TestMalformedClientBodyIs400: a client's broken chunked body is the
+// client's error (400), not the app's (502), and the app is not blamed.
+func TestMalformedClientBodyIs400(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("read"))
+	}))
+	t.Cleanup(app.Close)
+	p := New(Options{})
+	p.SetRoutes(Table{"myapp.localhost": {App: "myapp", Backends: []string{app.Listener.Addr().String()}}})
+	srv := front(t, p)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(safety))
+	// A chunk announced as 5 bytes that carries other data: bad chunk framing.
+	fmt.Fprint(conn, "POST / HTTP/1.1\r\nHost: myapp.localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXXX\r\nzz\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", res.StatusCode)
+	}
+	if st := p.Stats(); st.BadGateway != 0 || st.BadRequest != 1 {
+		t.Errorf("stats %+v, want no 502 and one 400", st)
+	}
+}
