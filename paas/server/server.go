@@ -55,6 +55,8 @@ type Config struct {
 
 	// Runtime, when set, is used instead of connecting to Docker (tests).
 	Runtime runtime.Runtime
+	// Conn bounds client connections (zero fields: the defaults).
+	Conn ConnLimits
 	// ShutdownGrace bounds how long in-flight requests may take to finish
 	// at shutdown before their deploys are cancelled (0: 15s).
 	ShutdownGrace time.Duration
@@ -67,6 +69,40 @@ type Config struct {
 	// it) once the DNS server answers.
 	DNSReady func(addr string)
 }
+
+// ConnLimits bound what one client connection may hold on to.
+type ConnLimits struct {
+	Header   time.Duration // to send the request headers (default 10s)
+	Idle     time.Duration // a kept-alive connection between requests (default 2m)
+	BodyIdle time.Duration // a request body that stops arriving (default 30s)
+	PerAddr  int           // connections open at once per client address (default 256)
+}
+
+func (c Config) connLimits() ConnLimits {
+	l := c.Conn
+	if l.Header == 0 {
+		l.Header = 10 * time.Second
+	}
+	if l.Idle == 0 {
+		l.Idle = 2 * time.Minute
+	}
+	if l.BodyIdle == 0 {
+		l.BodyIdle = 30 * time.Second
+	}
+	if l.PerAddr == 0 {
+		l.PerAddr = 256
+	}
+	return l
+}
+
+// Header sizes. The ingress refuses (431) what an app could not take
+// anyway: Node.js answers headers over 16 KiB with 431, and net/http's
+// limit is MaxHeaderBytes plus 4 KiB of slack, so the proxy decides, the
+// same way every time, instead of the app behind it.
+const (
+	apiMaxHeaderBytes     = 64 << 10
+	ingressMaxHeaderBytes = 12 << 10
+)
 
 // Defaults are the embedded defaults: unprivileged, loopback-only ports.
 var Defaults = Config{
@@ -93,6 +129,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	allowTransfer, err := parsePrefixes(cfg.DNSAllowTransfer)
 	if err != nil {
 		return fmt.Errorf("dns allow-transfer setting: %w", err)
+	}
+	if n, err := raiseFileLimit(); err != nil {
+		log.Warn("cannot raise the open-file limit", "err", err)
+	} else if n > 0 {
+		log.Debug("open-file limit", "files", n)
 	}
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
@@ -222,8 +263,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer inflight.Done()
 		handler.ServeHTTP(w, r.WithContext(api.WithShutdown(r.Context(), stopping)))
 	})
-	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	httpSrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	lim := cfg.connLimits()
+	apiLn = newCapListener(apiLn, lim.PerAddr, log)
+	httpLn = newCapListener(httpLn, lim.PerAddr, log)
+	apiSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, apiHandler), ReadHeaderTimeout: lim.Header,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: apiMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, proxy), ReadHeaderTimeout: lim.Header,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: ingressMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	var servers sync.WaitGroup
 	serve := func(name string, srv *http.Server, ln net.Listener) {
