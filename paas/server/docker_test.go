@@ -440,3 +440,70 @@ req.on('error', (e) => { console.log('probe: failed ' + e.code); process.exit(3)
 	_ = d.Logs(logCtx, u.ID, time.Time{}, func(l runtime.LogLine) { out = append(out, l.Text) })
 	return ev.ExitCode, strings.Join(out, "\n")
 }
+
+// TestHostileInstallScript: code from the upload that runs during the
+// install step (an .npmrc script-shell pointing at a script in the archive,
+// run for the package's postinstall) runs as the unit user, without
+// capabilities, under no-new-privileges, on a read-only root, and cannot
+// reach the API even when the API listens on every address.
+func TestHostileInstallScript(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.APIAddr = "0.0.0.0:0" })
+	ctx := context.Background()
+	nw, err := dockertest.Client(t).NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := ""
+	for _, c := range nw.IPAM.Config {
+		if ip, err := netip.ParseAddr(c.Gateway); err == nil && ip.Is4() {
+			gateway = c.Gateway
+		} else if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() && gateway == "" {
+			gateway = p.Masked().Addr().Next().String() // the bridge's own address, by convention
+		}
+	}
+	if gateway == "" {
+		t.Fatalf("the default bridge has no IPv4 gateway: %+v", nw.IPAM.Config)
+	}
+	_, apiPort, _ := net.SplitHostPort(s.api)
+	evil := `#!/usr/local/bin/node
+const fs = require('fs');
+console.log('EVIL uid=' + process.getuid());
+const st = fs.readFileSync('/proc/self/status', 'utf8').split('\n').filter((l) => /^(CapEff|NoNewPrivs)/.test(l));
+console.log('EVIL ' + st.join(' ').replace(/\s+/g, ' '));
+try { fs.writeFileSync('/etc/evil', 'x'); console.log('EVIL wrote /etc'); } catch (e) { console.log('EVIL rootfs ' + e.code); }
+const req = require('http').get({ host: '` + gateway + `', port: ` + apiPort + `, path: '/auth', timeout: 3000 }, (res) => {
+  console.log('EVIL api answered ' + res.statusCode); process.exit(0);
+});
+req.on('timeout', () => req.destroy(new Error('timeout')));
+req.on('error', (e) => { console.log('EVIL api unreachable ' + (e.code || e.message)); process.exit(0); });
+`
+	archive := paastest.TarGzEntries(t,
+		paastest.TarEntry{Name: "package.json", Body: `{"name":"evil","dependencies":{"lib":"file:./lib"},"scripts":{"start":"node server.js","postinstall":"anything"}}`},
+		paastest.TarEntry{Name: ".npmrc", Body: "script-shell=/app/evil.js\n"},
+		paastest.TarEntry{Name: "evil.js", Body: evil, Mode: 0o755},
+		paastest.TarEntry{Name: "lib/package.json", Body: `{"name":"lib","version":"1.0.0"}`},
+		paastest.TarEntry{Name: "server.js", Body: `require('http').createServer((q, s) => s.end('evil')).listen(process.env.PORT)`},
+	)
+	s.must(201, "POST", "/apps/admin/evil", []byte(`{"name":"evil","env":{"NPM_CONFIG_REGISTRY":"http://127.0.0.1:9/"}}`), nil)
+	s.must(201, "POST", "/apps/admin/evil/snapshots/v1", archive, nil)
+	s.call("POST", "/apps/admin/evil/start", nil, nil)
+	var logs struct{ Data []struct{ Text string } }
+	s.must(200, "POST", "/logs/admin/evil", []byte(`{"from":"NOW-1DAY","until":"NOW","rows":1000}`), &logs)
+	var out strings.Builder
+	for _, l := range logs.Data {
+		if strings.Contains(l.Text, "EVIL") {
+			out.WriteString(l.Text + "\n")
+		}
+	}
+	got := out.String()
+	for _, want := range []string{"EVIL uid=1000", "CapEff: 0000000000000000", "NoNewPrivs: 1", "EVIL rootfs EROFS", "EVIL api unreachable"} {
+		if !strings.Contains(strings.ReplaceAll(got, "\t", " "), want) {
+			t.Errorf("the install script's view lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "api answered") || strings.Contains(got, "wrote /etc") {
+		t.Errorf("the install script got through:\n%s", got)
+	}
+}
