@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -26,11 +27,47 @@ type File struct {
 	Mode int64  `json:"mode"`
 }
 
-// ArchiveFile is a file read from an uploaded archive, with its content.
+// ArchiveFile is a file read from an uploaded archive, with its content:
+// in Data, or, for an archive read with a spool, in the spool file.
 type ArchiveFile struct {
 	File
-	Data []byte
+	Data  []byte
+	spool *os.File
+	off   int64
 }
+
+// Content returns the file's bytes.
+func (f ArchiveFile) Content() ([]byte, error) {
+	if f.spool == nil {
+		return f.Data, nil
+	}
+	b := make([]byte, f.Size)
+	if _, err := f.spool.ReadAt(b, f.off); err != nil {
+		return nil, fmt.Errorf("read %s from the upload spool: %w", f.Path, err)
+	}
+	return b, nil
+}
+
+// Spool is the temporary file an upload's contents are written to while
+// the archive is checked, so what an upload costs in memory does not grow
+// with what it unpacks to (a few hundred KB of gzip can unpack to hundreds
+// of MB). Close removes it.
+type Spool struct{ f *os.File }
+
+// NewSpool creates a spool in dir ("": the system's temporary directory).
+func NewSpool(dir string) (*Spool, error) {
+	f, err := os.CreateTemp(dir, "paas-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("upload spool: %w", err)
+	}
+	// Unlinked at once: the file goes with the last descriptor, even if
+	// the process dies.
+	_ = os.Remove(f.Name())
+	return &Spool{f: f}, nil
+}
+
+// Close releases the spool's file.
+func (s *Spool) Close() error { return s.f.Close() }
 
 // ArchiveLimits bound what an upload may unpack to, and how long that may
 // take. Every entry counts, directories and headers included: an archive of
@@ -53,7 +90,15 @@ const tarOverhead = 2048
 // files and directories only, no path that escapes the app root, a
 // package.json at the root (after stripping a single top-level folder such as
 // npm pack's "package/"). Any problem is a 400 (413 over the limits).
-func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
+//
+// With a spool (nil: in memory), file contents go to it, not to memory;
+// the files read their content from it (ArchiveFile.Content) until it is
+// closed.
+func ReadArchive(r io.Reader, lim ArchiveLimits, spool ...*Spool) ([]ArchiveFile, error) {
+	var sp *Spool
+	if len(spool) > 0 {
+		sp = spool[0]
+	}
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, BadRequest("archive is not gzip-compressed: %v", err)
@@ -114,23 +159,37 @@ func ReadArchive(r io.Reader, lim ArchiveLimits) ([]ArchiveFile, error) {
 		if hdr.Size < 0 || total+hdr.Size > lim.MaxBytes {
 			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
 		}
-		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		h := sha1.New()
+		var data []byte
+		var off int64
+		var n int64
+		if sp == nil {
+			data, err = io.ReadAll(io.TeeReader(io.LimitReader(tr, hdr.Size), h))
+			n = int64(len(data))
+		} else {
+			if off, err = sp.f.Seek(0, io.SeekEnd); err == nil {
+				n, err = io.Copy(io.MultiWriter(sp.f, h), io.LimitReader(tr, hdr.Size))
+			}
+		}
 		if stream.exceeded {
 			return nil, TooLarge("archive unpacks to more than %d bytes", lim.MaxBytes)
 		}
 		if err != nil {
 			return nil, BadRequest("malformed archive: %v", err)
 		}
-		if int64(len(data)) != hdr.Size {
+		if n != hdr.Size {
 			return nil, BadRequest("malformed archive: %q is truncated", name)
 		}
 		total += hdr.Size
-		sum := sha1.Sum(data)
 		mode := int64(0o644)
 		if hdr.Mode&0o111 != 0 {
 			mode = 0o755
 		}
-		files = append(files, ArchiveFile{File: File{Path: name, SHA1: hex.EncodeToString(sum[:]), Size: hdr.Size, Mode: mode}, Data: data})
+		f := ArchiveFile{File: File{Path: name, SHA1: hex.EncodeToString(h.Sum(nil)), Size: hdr.Size, Mode: mode}, Data: data}
+		if sp != nil {
+			f.spool, f.off = sp.f, off
+		}
+		files = append(files, f)
 	}
 	// Read on to the gzip trailer, so its checksum is verified: a corrupted upload must not pass.
 	if _, err := io.Copy(io.Discard, io.LimitReader(gz, 1<<20)); err != nil {
@@ -276,7 +335,11 @@ func SnapshotFromFiles(files []ArchiveFile) (Snapshot, error) {
 	if pkgFile == nil {
 		return Snapshot{}, BadRequest("the archive has no package.json at its root")
 	}
-	pkg, err := ParsePackageJSON(pkgFile.Data)
+	pkgData, err := pkgFile.Content()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	pkg, err := ParsePackageJSON(pkgData)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -287,5 +350,5 @@ func SnapshotFromFiles(files []ArchiveFile) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return Snapshot{Package: json.RawMessage(pkgFile.Data), Cmd: cmd, Install: len(pkg.Dependencies) > 0 && !hasModules}, nil
+	return Snapshot{Package: json.RawMessage(pkgData), Cmd: cmd, Install: len(pkg.Dependencies) > 0 && !hasModules}, nil
 }

@@ -26,6 +26,12 @@ type Config struct {
 	Resolver string
 	// PasswordCost is the bcrypt cost (0: DefaultPasswordCost). Tests lower it.
 	PasswordCost int
+	// SpoolDir is where uploads are unpacked while they are checked ("":
+	// the system's temporary directory).
+	SpoolDir string
+	// Uploads bounds the archives being unpacked at once: in all, and per
+	// owner (0: 4 and 1). Each holds a connection, a spool file and CPU.
+	Uploads, UploadsPerOwner int
 }
 
 // Platform is the service every API face and the UI call: the only door to
@@ -41,6 +47,7 @@ type Platform struct {
 	log       *slog.Logger
 	auth      *authCache
 	dummyHash func() []byte
+	uploads   *uploadSlots
 }
 
 // New assembles the service over st and d; changes are announced on events.
@@ -54,7 +61,14 @@ func New(st *store.Store, d *deploy.Deployer, events *paas.Notifier, cfg Config,
 	if cfg.Mailer == nil {
 		cfg.Mailer = LogMailer{Log: log}
 	}
-	p := &Platform{store: st, deployer: d, events: events, cfg: cfg, log: log, auth: newAuthCache()}
+	if cfg.Uploads == 0 {
+		cfg.Uploads = 4
+	}
+	if cfg.UploadsPerOwner == 0 {
+		cfg.UploadsPerOwner = 1
+	}
+	p := &Platform{store: st, deployer: d, events: events, cfg: cfg, log: log, auth: newAuthCache(),
+		uploads: &uploadSlots{max: cfg.Uploads, perOwner: cfg.UploadsPerOwner, owners: map[string]int{}}}
 	// A hash to compare against when the user does not exist, so that
 	// answering "no such user" takes as long as a wrong password.
 	p.dummyHash = sync.OnceValue(func() []byte {

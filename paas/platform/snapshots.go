@@ -43,8 +43,18 @@ func (p *Platform) UploadSnapshot(ctx context.Context, pr *paas.Principal, owner
 	if _, err := p.store.Snapshot(a.Owner, a.Name, id); err == nil {
 		return paas.Snapshot{}, paas.Conflict("snapshot %q already exists", id)
 	}
+	release, err := p.uploads.acquire(a.Owner)
+	if err != nil {
+		return paas.Snapshot{}, err
+	}
+	defer release()
+	spool, err := paas.NewSpool(p.cfg.SpoolDir)
+	if err != nil {
+		return paas.Snapshot{}, err
+	}
+	defer spool.Close()
 	cr := &countingReader{r: body}
-	files, err := paas.ReadArchive(cr, p.cfg.Archive)
+	files, err := paas.ReadArchive(cr, p.cfg.Archive, spool)
 	if err != nil {
 		return paas.Snapshot{}, err
 	}

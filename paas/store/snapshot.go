@@ -31,7 +31,9 @@ func (s *Store) CreateSnapshot(sn paas.Snapshot, files []paas.ArchiveFile) (paas
 				if n, err = readU64(bucketBlobRefs, []byte(f.SHA1), v); err != nil {
 					return err
 				}
-			} else if err := blobs.Put([]byte(f.SHA1), f.Data); err != nil {
+			} else if data, err := f.Content(); err != nil {
+				return err
+			} else if err := blobs.Put([]byte(f.SHA1), data); err != nil {
 				return fmt.Errorf("store file %s: %w", f.Path, err)
 			}
 			if err := refs.Put([]byte(f.SHA1), u64(n+1)); err != nil {
