@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("code directory: %w", err)
 		}
-		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, CodeDir: codeDir})
+		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, Network: prefix, CodeDir: codeDir})
 		if err != nil {
 			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "err", err)
 			rt = runtime.Unavailable{Err: err}
