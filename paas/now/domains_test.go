@@ -403,3 +403,49 @@ func TestDeletedUsersDomainsAreFreed(t *testing.T) {
 		t.Errorf("the new owner inherited records: %v", recs)
 	}
 }
+
+// TestSquattedDomainStaysPending: a domain outside the platform zone is a
+// user's only with proof; an unproven claim is pending, not served, carries
+// no records, and blocks nobody else's claim; an admin's is proven at once.
+func TestSquattedDomainStaysPending(t *testing.T) {
+	t.Parallel()
+	// A resolver that knows nothing: no TXT, no delegation.
+	nowhere := dns.NewServer(dns.Config{Addr: "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nowhere.ListenAndServe(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-nowhere.Ready()
+	h := newHarness(t, harnessConfig{resolver: nowhere.UDPAddr().String()})
+	mallory, bob := h.user("mallory"), h.user("bob")
+	for _, tok := range []string{mallory, bob} {
+		r := h.must(http.StatusOK, tok, "POST", "/domains", map[string]any{"name": "google.com"})
+		if r.body["verified"] != false || r.body["verifyToken"] == nil {
+			t.Fatalf("an unproven claim: %s", r.raw)
+		}
+	}
+	wantError(t, h.do(mallory, "POST", "/domains/google.com/records", map[string]any{"name": "www", "type": "A", "value": "192.0.2.66"}), http.StatusConflict, "conflict")
+	zones, err := h.tp.Zones()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range zones {
+		if z.Origin == "google.com" {
+			t.Fatal("the platform answers for an unproven claim")
+		}
+	}
+	adminToken, _, err := h.tp.Store.CreateToken("admin", "tok", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := map[string]any{"name": "google.com"}
+	if res := h.must(http.StatusOK, adminToken, "POST", "/domains", req); res.body["verified"] != true {
+		t.Fatalf("an admin's registration: %s", res.raw)
+	}
+	// The admin's proven domain ends the pending claims.
+	list := h.must(http.StatusOK, mallory, "GET", "/domains", nil)
+	if ds, _ := list.body["domains"].([]any); len(ds) != 0 {
+		t.Errorf("mallory's claim survived: %s", list.raw)
+	}
+	wantError(t, h.do(bob, "POST", "/domains", req), http.StatusConflict, "conflict")
+}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	mdns "github.com/miekg/dns"
 	"github.com/selfhost/paas/paas/now"
+
 	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/server"
 )
@@ -31,9 +34,37 @@ type harnessConfig struct {
 
 func newHarness(t *testing.T, hc harnessConfig) *harness {
 	t.Helper()
+	if hc.resolver == "" {
+		// Every name is delegated here: claims are proven at once, as for
+		// a user who set up the NS records first. Tests of the proof itself
+		// give a resolver of their own.
+		hc.resolver = delegatingResolver(t)
+	}
 	tp := paastest.NewPlatform(t, paastest.Config{Domain: platformDomain, Resolver: hc.resolver,
 		Faces: server.FaceOptions{Now: hc.opts}})
 	return &harness{t: t, tp: tp}
+}
+
+// delegatingResolver is a DNS server on loopback that answers every NS
+// question with this platform's name server, and nothing else.
+func delegatingResolver(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, q *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetReply(q)
+		if len(q.Question) == 1 && q.Question[0].Qtype == mdns.TypeNS {
+			m.Answer = append(m.Answer, &mdns.NS{Hdr: mdns.RR_Header{Name: q.Question[0].Name, Rrtype: mdns.TypeNS,
+				Class: mdns.ClassINET, Ttl: 60}, Ns: "ns1." + platformDomain + "."})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 // account stores a confirmed user name with an API token.

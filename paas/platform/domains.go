@@ -23,39 +23,42 @@ import (
 const verifyLookupTimeout = 5 * time.Second
 
 // CreateOrVerifyDomain registers name for owner, or, when owner already has
-// it, answers the now API's "retry the same POST": an unverified external
-// domain is verified if the TXT record _now.<name> holds its token.
-// Internal domains are served by this platform's DNS and verified at once.
+// it, answers the now API's "retry the same POST". A domain is the
+// claimant's only with proof, since the platform then answers for it
+// authoritatively: the TXT record _now.<name> holding its token, or the
+// name delegated (NS, through the configured resolver) to this platform's
+// name server; an admin's registration needs none. Until then it is a
+// pending claim, which blocks nobody else's. Internal domains are served
+// by this platform's DNS once proven; external ones keep their DNS elsewhere.
 func (p *Platform) CreateOrVerifyDomain(ctx context.Context, pr *paas.Principal, owner, name string, external bool) (paas.Domain, error) {
-	return asOwner(ctx, p, pr, owner, func(owner string) (paas.Domain, error) { return p.createOrVerifyDomain(ctx, owner, name, external) })
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.Domain, error) {
+		return p.createOrVerifyDomain(ctx, owner, name, external, pr.IsAdmin())
+	})
 }
 
-func (p *Platform) createOrVerifyDomain(ctx context.Context, owner, name string, external bool) (paas.Domain, error) {
+func (p *Platform) createOrVerifyDomain(ctx context.Context, owner, name string, external, trusted bool) (paas.Domain, error) {
 	name = paas.NormalizeDomainName(name)
 	if err := paas.ValidateDomainName(name, p.cfg.Domain); err != nil {
 		return paas.Domain{}, err
 	}
-	d := paas.Domain{UID: paas.NewDomainUID(), Name: name, Owner: owner, IsExternal: external, Verified: !external}
-	if external {
+	d := paas.Domain{UID: paas.NewDomainUID(), Name: name, Owner: owner, IsExternal: external, Verified: trusted}
+	if !trusted {
 		d.VerifyToken = paas.NewVerifyToken()
 	}
 	d, created, err := p.store.CreateDomain(d)
 	if err != nil {
 		return paas.Domain{}, err
 	}
-	if created {
-		if !d.IsExternal {
+	if !created && d.IsExternal != external {
+		return paas.Domain{}, paas.Conflict("domain %q is already registered with isExternal %t; delete it first to change that", name, d.IsExternal)
+	}
+	if d.Verified {
+		if created && !d.IsExternal {
 			p.zonesDidChange()
 		}
 		return d, nil
 	}
-	if d.IsExternal != external {
-		return paas.Domain{}, paas.Conflict("domain %q is already registered with isExternal %t; delete it first to change that", name, d.IsExternal)
-	}
-	if d.Verified {
-		return d, nil
-	}
-	ok, err := p.verifyTXT(ctx, d)
+	ok, err := p.proven(ctx, d)
 	if err != nil || !ok {
 		// Not verified yet is an answer, not an error: the client retries.
 		if err != nil {
@@ -63,7 +66,44 @@ func (p *Platform) createOrVerifyDomain(ctx context.Context, owner, name string,
 		}
 		return d, nil
 	}
-	return p.store.MarkDomainVerified(owner, name, d.UID)
+	d, err = p.store.MarkDomainVerified(owner, name, d.UID)
+	if err == nil && !d.IsExternal {
+		p.zonesDidChange()
+	}
+	return d, err
+}
+
+// proven reports whether d's claimant controls its name: the _now TXT
+// holds d's token, or the name is delegated to this platform.
+func (p *Platform) proven(ctx context.Context, d paas.Domain) (bool, error) {
+	ok, txtErr := p.verifyTXT(ctx, d)
+	if ok {
+		return true, nil
+	}
+	ok, nsErr := p.delegatedHere(ctx, d.Name)
+	if ok {
+		return true, nil
+	}
+	if txtErr != nil && nsErr != nil {
+		return false, errors.Join(txtErr, nsErr)
+	}
+	return false, nil
+}
+
+// delegatedHere reports whether name's NS records name this platform's
+// name server.
+func (p *Platform) delegatedHere(ctx context.Context, name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, verifyLookupTimeout)
+	defer cancel()
+	ns, err := dns.LookupNS(ctx, p.cfg.Resolver, name)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(ns, p.nameServer()), nil
 }
 
 // verifyTXT looks for d's token at _now.<name> through the configured

@@ -71,13 +71,24 @@ func TestConnectionLimits(t *testing.T) {
 
 	t.Run("connections per address", func(t *testing.T) {
 		var held []net.Conn
-		for range 6 {
+		for range 7 {
 			held = append(held, dial())
 		}
-		time.Sleep(100 * time.Millisecond) // let the server accept them
-		extra := dial()
-		if !closedWithin(extra, 3*time.Second) {
-			t.Error("a connection over the per-address cap was kept")
+		// Whichever the server accepted last is over the cap and closed at
+		// once (more than one if the test client still holds a kept-alive
+		// connection); the others stay, until the header timeout.
+		closed := make(chan bool, len(held))
+		for _, c := range held {
+			go func() { closed <- closedWithin(c, time.Second) }()
+		}
+		n := 0
+		for range held {
+			if <-closed {
+				n++
+			}
+		}
+		if n < 1 || n > 2 {
+			t.Errorf("%d of 7 connections from one address were closed, want those over the cap of 6", n)
 		}
 		for _, c := range held {
 			c.Close()

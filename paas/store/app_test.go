@@ -175,3 +175,50 @@ func TestLogsOfDeletedAppAreDropped(t *testing.T) {
 		t.Fatalf("new app inherited %d lines (%v)", len(logs), err)
 	}
 }
+
+// TestDomainClaims: claims of a name nobody proved do not block each
+// other; proving one makes the name its claimant's and drops the others;
+// a proven name blocks new claims; a claim has no records.
+func TestDomainClaims(t *testing.T) {
+	s := newStoreWithUsers(t, "alice", "bob", "carol")
+	claim := func(owner, uid string) (paas.Domain, bool, error) {
+		return s.CreateDomain(paas.Domain{UID: uid, Name: "example.org", Owner: owner, VerifyToken: "t-" + owner})
+	}
+	if _, created, err := claim("alice", "dom_a"); err != nil || !created {
+		t.Fatalf("alice's claim: %v %v", created, err)
+	}
+	if _, created, err := claim("bob", "dom_b"); err != nil || !created {
+		t.Fatalf("bob's claim beside alice's: %v %v", created, err)
+	}
+	if again, created, err := claim("alice", "dom_other"); err != nil || created || again.UID != "dom_a" {
+		t.Fatalf("alice claims again: %+v %v %v, want her first claim", again, created, err)
+	}
+	if _, err := s.CreateRecord("alice", "example.org", paas.Record{ID: "rec_1", Type: "A", Value: "192.0.2.1"}, nil); !errors.Is(err, paas.ErrConflict) {
+		t.Errorf("a record on a claim: %v, want 409", err)
+	}
+	if recs, err := s.Records("alice", "example.org"); err != nil || len(recs) != 0 {
+		t.Errorf("records of a claim: %v %v", recs, err)
+	}
+	if _, err := s.MarkDomainVerified("bob", "example.org", "dom_b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Domain("alice", "example.org"); !paas.IsNotFound(err) {
+		t.Errorf("alice's claim survived bob's proof: %v", err)
+	}
+	if _, _, err := claim("carol", "dom_c"); !errors.Is(err, paas.ErrConflict) {
+		t.Errorf("a claim of a proven name: %v, want 409", err)
+	}
+	if _, err := s.MarkDomainVerified("alice", "example.org", "dom_a"); !paas.IsNotFound(err) {
+		t.Errorf("proving a dropped claim: %v, want 404", err)
+	}
+	if d, err := s.Domain("bob", "example.org"); err != nil || !d.Verified {
+		t.Errorf("bob's domain: %+v %v", d, err)
+	}
+	// A user's deletion takes its claims along.
+	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom_x", Name: "other.org", Owner: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteUser("carol"); err != nil {
+		t.Fatal(err)
+	}
+}

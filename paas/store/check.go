@@ -326,6 +326,28 @@ func (c *checker) domainIndexes() {
 			c.addf("dns_records: %s belongs to the missing domain %q", p[1], p[0])
 		}
 	})
+	// Claims: unproven, of an existing owner, of a name nobody proved.
+	c.each(bucketClaims, func(k, v []byte) {
+		p := c.split(bucketClaims, k, 2)
+		if p == nil {
+			return
+		}
+		d, err := decode[paas.Domain](k, v)
+		if err != nil {
+			c.addf("domain_claims: %v", err)
+			return
+		}
+		switch {
+		case d.Owner != p[0] || d.Name != p[1]:
+			c.addf("domain_claims: %q holds the claim of %s by %s", k, d.Name, d.Owner)
+		case d.Verified:
+			c.addf("domain_claims: %q is marked verified", k)
+		case !c.isOwner(d.Owner):
+			c.addf("domain claim %s: owner %q does not exist", d.Name, d.Owner)
+		case has(c.domains, d.Name):
+			c.addf("domain claim %s by %s: the name is proven already", d.Name, d.Owner)
+		}
+	})
 }
 
 // Snapshots belong to existing apps; blob_refs counts the snapshot files

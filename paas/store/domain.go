@@ -10,20 +10,23 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// CreateDomain stores d unless its name is registered already. Its owner
-// must be a user or a team (NotFound otherwise). It returns
-// the stored domain and whether it was created now: the same owner
-// registering again gets the existing domain (the now API's retry to verify),
-// another owner gets 409. A name that overlaps another owner's domain (one
-// is under the other) is refused too, because the more specific zone would
-// take over names of the other one on this server.
+// CreateDomain stores d. A verified d (an admin's, or proven) takes the
+// name platform-wide: the same owner registering again gets the existing
+// domain, another owner gets 409; a name that overlaps another owner's
+// domain (one is under the other) is refused too, because the more
+// specific zone would take over names of the other one on this server.
+// An unverified d is a claim: any number of owners may claim a name that
+// nobody has proven, none blocking another; the owner claiming again gets
+// its claim back (the now API's retry to verify). Its owner must be a user
+// or a team (NotFound otherwise). It returns the stored domain and whether
+// it was created now.
 func (s *Store) CreateDomain(d paas.Domain) (paas.Domain, bool, error) {
 	created := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if _, err := ownerKind(tx, d.Owner); err != nil {
 			return err
 		}
-		domains := tx.Bucket(bucketDomains)
+		domains, claims := tx.Bucket(bucketDomains), tx.Bucket(bucketClaims)
 		cur, ok, err := lookup[paas.Domain](domains, []byte(d.Name))
 		switch {
 		case err != nil:
@@ -34,23 +37,54 @@ func (s *Store) CreateDomain(d paas.Domain) (paas.Domain, bool, error) {
 		case ok:
 			return paas.Conflict("domain %q is already registered by another user", d.Name)
 		}
-		if err := checkOverlap(tx, d); err != nil {
-			return err
+		if !d.Verified {
+			if claim, ok, err := lookup[paas.Domain](claims, key(d.Owner, d.Name)); err != nil || ok {
+				d = claim
+				return err
+			}
 		}
-		if n := count(tx.Bucket(bucketOwnDomains), prefix(d.Owner)); n >= paas.MaxDomainsPerOwner {
+		n := count(tx.Bucket(bucketOwnDomains), prefix(d.Owner)) + count(claims, prefix(d.Owner))
+		if n >= paas.MaxDomainsPerOwner {
 			return paas.Conflict("you already have %d domains, the maximum", n)
 		}
 		d.Created = s.now()
-		if err := tx.Bucket(bucketOwnDomains).Put(key(d.Owner, d.Name), []byte(d.UID)); err != nil {
-			return err
-		}
 		created = true
-		return putJSON(domains, []byte(d.Name), d)
+		if !d.Verified {
+			return putJSON(claims, key(d.Owner, d.Name), d)
+		}
+		return s.putVerified(tx, d)
 	})
 	if err != nil {
 		return paas.Domain{}, false, fmt.Errorf("create domain %s: %w", d.Name, err)
 	}
 	return d, created, nil
+}
+
+// putVerified stores d as the name's owner, and drops every claim of the
+// name (the owner's own included).
+func (s *Store) putVerified(tx *bolt.Tx, d paas.Domain) error {
+	if err := checkOverlap(tx, d); err != nil {
+		return err
+	}
+	claims := tx.Bucket(bucketClaims)
+	var stale [][]byte
+	if err := claims.ForEach(func(k, _ []byte) error {
+		if _, name, ok := strings.Cut(string(k), "\x00"); ok && name == d.Name {
+			stale = append(stale, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := claims.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketOwnDomains).Put(key(d.Owner, d.Name), []byte(d.UID)); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucketDomains), []byte(d.Name), d)
 }
 
 // checkOverlap refuses a domain that is above or below another owner's.
@@ -96,12 +130,24 @@ func ownedDomain(tx *bolt.Tx, owner, name string) (paas.Domain, error) {
 	return d, err
 }
 
-// Domain returns owner's domain name (404 when absent or someone else's).
-func (s *Store) Domain(owner, name string) (paas.Domain, error) {
-	return view(s, func(tx *bolt.Tx) (paas.Domain, error) { return ownedDomain(tx, owner, name) })
+// ownedOrClaimed is owner's domain, or owner's claim of it.
+func ownedOrClaimed(tx *bolt.Tx, owner, name string) (paas.Domain, error) {
+	d, err := ownedDomain(tx, owner, name)
+	if paas.IsNotFound(err) {
+		if claim, ok, cerr := lookup[paas.Domain](tx.Bucket(bucketClaims), key(owner, name)); cerr != nil || ok {
+			return claim, cerr
+		}
+	}
+	return d, err
 }
 
-// Domains returns owner's domains sorted by name.
+// Domain returns owner's domain name, proven or claimed (404 when absent
+// or someone else's).
+func (s *Store) Domain(owner, name string) (paas.Domain, error) {
+	return view(s, func(tx *bolt.Tx) (paas.Domain, error) { return ownedOrClaimed(tx, owner, name) })
+}
+
+// Domains returns owner's domains, proven and claimed, sorted by name.
 func (s *Store) Domains(owner string) ([]paas.Domain, error) {
 	out, err := view(s, func(tx *bolt.Tx) ([]paas.Domain, error) { return domainsOf(tx, owner) })
 	if err != nil {
@@ -112,17 +158,28 @@ func (s *Store) Domains(owner string) ([]paas.Domain, error) {
 
 func domainsOf(tx *bolt.Tx, owner string) ([]paas.Domain, error) {
 	p := prefix(owner)
-	return follow[paas.Domain](tx.Bucket(bucketOwnDomains), p, tx.Bucket(bucketDomains), afterPrefix(p))
+	proven, err := follow[paas.Domain](tx.Bucket(bucketOwnDomains), p, tx.Bucket(bucketDomains), afterPrefix(p))
+	if err != nil {
+		return nil, err
+	}
+	claims, err := list[paas.Domain](tx.Bucket(bucketClaims), p)
+	if err != nil {
+		return nil, err
+	}
+	all := append(proven, claims...)
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	return all, nil
 }
 
-// MarkDomainVerified sets an external domain verified, provided it is still
-// the one (uid) whose token was checked: a domain deleted and registered
-// again meanwhile has a new token.
+// MarkDomainVerified turns owner's claim into the name's domain, provided
+// it is still the claim (uid) whose proof was checked (a claim deleted and
+// made again meanwhile has a new token) and nobody proved the name first.
+// Every other claim of the name goes.
 func (s *Store) MarkDomainVerified(owner, name, uid string) (paas.Domain, error) {
 	var d paas.Domain
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if d, err = ownedDomain(tx, owner, name); err != nil {
+		if d, err = ownedOrClaimed(tx, owner, name); err != nil {
 			return err
 		}
 		if d.UID != uid {
@@ -131,8 +188,13 @@ func (s *Store) MarkDomainVerified(owner, name, uid string) (paas.Domain, error)
 		if d.Verified {
 			return nil
 		}
+		if _, ok, err := lookup[paas.Domain](tx.Bucket(bucketDomains), []byte(name)); err != nil {
+			return err
+		} else if ok {
+			return paas.Conflict("domain %q was proven by another owner first", name)
+		}
 		d.Verified = true
-		return putJSON(tx.Bucket(bucketDomains), []byte(name), d)
+		return s.putVerified(tx, d)
 	})
 	if err != nil {
 		return paas.Domain{}, fmt.Errorf("verify domain %s: %w", name, err)
@@ -145,7 +207,7 @@ func (s *Store) DeleteDomain(owner, name string) (paas.Domain, error) {
 	var d paas.Domain
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if d, err = ownedDomain(tx, owner, name); err != nil {
+		if d, err = ownedOrClaimed(tx, owner, name); err != nil {
 			return err
 		}
 		return deleteDomainTx(tx, d)
@@ -157,6 +219,9 @@ func (s *Store) DeleteDomain(owner, name string) (paas.Domain, error) {
 }
 
 func deleteDomainTx(tx *bolt.Tx, d paas.Domain) error {
+	if !d.Verified {
+		return tx.Bucket(bucketClaims).Delete(key(d.Owner, d.Name))
+	}
 	if err := deletePrefix(tx.Bucket(bucketRecords), prefix(d.Name)); err != nil {
 		return err
 	}
@@ -171,9 +236,12 @@ func deleteDomainTx(tx *bolt.Tx, d paas.Domain) error {
 // conflicts with another can be refused without a race.
 func (s *Store) CreateRecord(owner, domain string, rec paas.Record, check func(paas.Domain, []paas.Record) error) (paas.Record, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		d, err := ownedDomain(tx, owner, domain)
+		d, err := ownedOrClaimed(tx, owner, domain)
 		if err != nil {
 			return err
+		}
+		if !d.Verified {
+			return paas.Conflict("domain %q is not verified yet: publish its verification and register it again first", domain)
 		}
 		existing, err := recordsOf(tx, domain)
 		if err != nil {
@@ -201,10 +269,10 @@ func (s *Store) CreateRecord(owner, domain string, rec paas.Record, check func(p
 func (s *Store) Records(owner, domain string) ([]paas.Record, error) {
 	var out []paas.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if _, err := ownedDomain(tx, owner, domain); err != nil {
-			return err
+		d, err := ownedOrClaimed(tx, owner, domain)
+		if err != nil || !d.Verified {
+			return err // a claim has no records yet
 		}
-		var err error
 		out, err = recordsOf(tx, domain)
 		return err
 	})

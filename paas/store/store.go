@@ -40,13 +40,14 @@ var (
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
 	bucketOwnDomains = []byte("owner_domains") // owner\x00domain → uid (index)
+	bucketClaims     = []byte("domain_claims") // owner\x00domain → Domain: a claim not yet proven (any number per name)
 	bucketRecords    = []byte("dns_records")   // domain\x00recID → Record
 	bucketZoneSerial = []byte("dns_serials")   // zone origin → zoneSerial (content hash and SOA serial)
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketRecords, bucketZoneSerial}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")

@@ -219,7 +219,7 @@ func TestDeleteTeamRefusedWhileOwning(t *testing.T) {
 	if _, err := s.CreateApp(paas.App{Owner: "web", Name: "site", Subdomain: "site"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom_1", Name: "web.example", Owner: "web"}); err != nil {
+	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom_1", Name: "web.example", Owner: "web", Verified: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.DeleteTeam("web")
@@ -309,7 +309,7 @@ func TestTeamOwnsObjects(t *testing.T) {
 	if dbs, err := s.Databases("web"); err != nil || len(dbs) != 1 {
 		t.Errorf("Databases(web) = %v %v", dbs, err)
 	}
-	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom_1", Name: "web.example", Owner: "web"}); err != nil {
+	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom_1", Name: "web.example", Owner: "web", Verified: true}); err != nil {
 		t.Errorf("CreateDomain for a team: %v", err)
 	}
 	if ds, err := s.Domains("web"); err != nil || len(ds) != 1 {
