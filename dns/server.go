@@ -53,6 +53,11 @@ type Config struct {
 	// Logger receives warnings (dropped records, failed ALIAS lookups,
 	// recovered panics); nil uses slog.Default().
 	Logger *slog.Logger
+	// LargeAnswersPerSecond bounds, per client network (/24, /56), the UDP
+	// answers much larger than their query (the amplification a spoofed
+	// source would get); beyond it the answer is an empty truncated reply,
+	// which sends a real resolver to TCP (0: 20, with bursts of twice that).
+	LargeAnswersPerSecond int
 }
 
 // Server is an authoritative DNS server. Its methods are safe for concurrent use.
@@ -62,6 +67,8 @@ type Server struct {
 	resolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
 	snap atomic.Pointer[snapshot]
+
+	rrl *rateLimiter // large UDP answers per client network
 
 	mu      sync.Mutex // serialises writers; queries never take it
 	inputs  map[string]Zone
@@ -77,6 +84,9 @@ type Server struct {
 // NewServer returns a server with no zones: every query is REFUSED until
 // SetZones is called.
 func NewServer(cfg Config) *Server {
+	if cfg.LargeAnswersPerSecond == 0 {
+		cfg.LargeAnswersPerSecond = 20
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -84,6 +94,7 @@ func NewServer(cfg Config) *Server {
 		inputs:   map[string]Zone{},
 		overlay:  map[string][]string{},
 		ready:    make(chan struct{}),
+		rrl:      newRateLimiter(cfg.LargeAnswersPerSecond),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -269,11 +280,21 @@ func (s *Server) serve(ctx context.Context, w mdns.ResponseWriter, r *mdns.Msg) 
 	default:
 		s.answerQuery(ctx, s.snap.Load(), m, r.Question[0], tcp)
 	}
-	s.write(w, m, opt, tcp)
+	s.write(w, m, opt, tcp, r.Len())
 }
 
-// write adds OPT, fits the message to the transport and sends it.
-func (s *Server) write(w mdns.ResponseWriter, m *mdns.Msg, opt *mdns.OPT, tcp bool) {
+// amplification is how many times its query's size an answer may be
+// before it counts as large (and a small answer never does).
+const (
+	amplification = 4
+	smallAnswer   = 512
+)
+
+// write adds OPT, fits the message to the transport and sends it. Over
+// UDP, a large answer to a client network over its rate is replaced by an
+// empty truncated one: a spoofed victim gets no amplification, a real
+// resolver retries over TCP, where the source cannot be spoofed.
+func (s *Server) write(w mdns.ResponseWriter, m *mdns.Msg, opt *mdns.OPT, tcp bool, querySize int) {
 	size := mdns.MaxMsgSize
 	if !tcp {
 		size = mdns.MinMsgSize
@@ -294,6 +315,17 @@ func (s *Server) write(w mdns.ResponseWriter, m *mdns.Msg, opt *mdns.OPT, tcp bo
 			m.Extra = nil
 		}
 		m.Truncate(size)
+	}
+	if !tcp {
+		if n := m.Len(); n > smallAnswer && n > amplification*querySize && !s.rrl.allow(w.RemoteAddr()) {
+			m.Answer, m.Ns = nil, nil
+			if opt != nil {
+				m.Extra = []mdns.RR{m.IsEdns0()}
+			} else {
+				m.Extra = nil
+			}
+			m.Truncated = true
+		}
 	}
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug("dns: write failed", "err", err)
@@ -326,7 +358,7 @@ func (s *Server) transfer(w mdns.ResponseWriter, r *mdns.Msg, opt *mdns.OPT, tcp
 			return false
 		}
 		// IXFR over UDP: a lone SOA tells the client to come back over TCP.
-		s.write(w, reply([]mdns.RR{z.soa}), opt, false)
+		s.write(w, reply([]mdns.RR{z.soa}), opt, false, r.Len())
 		return true
 	}
 	all := make([]mdns.RR, 0, len(z.axfr)+2)
