@@ -375,20 +375,7 @@ func TestAPIRefusesAppUnits(t *testing.T) {
 	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.APIAddr, c.HTTPAddr = "0.0.0.0:0", "0.0.0.0:0" })
 	s.must(200, "GET", "/apps/admin", nil, nil) // loopback still works
 
-	ctx := context.Background()
-	nw, err := dockertest.Client(t).NetworkInspect(ctx, d.Config().Network, network.InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gateway := ""
-	for _, c := range nw.IPAM.Config {
-		if ip, err := netip.ParseAddr(c.Gateway); err == nil && ip.Is4() {
-			gateway = c.Gateway
-		}
-	}
-	if gateway == "" {
-		t.Fatalf("network has no IPv4 gateway: %+v", nw.IPAM.Config)
-	}
+	gateway := gatewayOf(t, d.Config().Network)
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 	if code, out := runProbe(t, d, base, gateway, port(s.ingress)); code != 0 {
@@ -450,22 +437,7 @@ func TestHostileInstallScript(t *testing.T) {
 	d := dockertest.New(t)
 	base := dockertest.HostBase(t, d)
 	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.APIAddr = "0.0.0.0:0" })
-	ctx := context.Background()
-	nw, err := dockertest.Client(t).NetworkInspect(ctx, "bridge", network.InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gateway := ""
-	for _, c := range nw.IPAM.Config {
-		if ip, err := netip.ParseAddr(c.Gateway); err == nil && ip.Is4() {
-			gateway = c.Gateway
-		} else if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() && gateway == "" {
-			gateway = p.Masked().Addr().Next().String() // the bridge's own address, by convention
-		}
-	}
-	if gateway == "" {
-		t.Fatalf("the default bridge has no IPv4 gateway: %+v", nw.IPAM.Config)
-	}
+	gateway := gatewayOf(t, "bridge")
 	_, apiPort, _ := net.SplitHostPort(s.api)
 	evil := `#!/usr/local/bin/node
 const fs = require('fs');
@@ -506,4 +478,25 @@ req.on('error', (e) => { console.log('EVIL api unreachable ' + (e.code || e.mess
 	if strings.Contains(got, "api answered") || strings.Contains(got, "wrote /etc") {
 		t.Errorf("the install script got through:\n%s", got)
 	}
+}
+
+// gatewayOf is the IPv4 address of a Docker network's bridge on the host:
+// its gateway, or, where the engine lists none (the default bridge), the
+// subnet's first address, by convention.
+func gatewayOf(t *testing.T, name string) string {
+	t.Helper()
+	nw, err := dockertest.Client(t).NetworkInspect(context.Background(), name, network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range nw.IPAM.Config {
+		if ip, err := netip.ParseAddr(c.Gateway); err == nil && ip.Is4() {
+			return c.Gateway
+		}
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p.Masked().Addr().Next().String()
+		}
+	}
+	t.Fatalf("network %s has no IPv4 gateway: %+v", name, nw.IPAM.Config)
+	return ""
 }
