@@ -36,6 +36,7 @@ var layerRules = []struct {
 	{"paas/ingress", false, []string{"paas/store", "paas/deploy", "paas/platform", "go.etcd.io/bbolt"}},
 	{"runtime", true, []string{"paas", "dns"}},
 	{"dns", true, []string{"paas", "runtime"}},
+	{"acme", true, []string{"paas", "runtime", "go.etcd.io/bbolt"}},
 }
 
 // TestLayerImports checks, over go list's view of the packages (not of their
