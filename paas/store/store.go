@@ -41,12 +41,12 @@ var (
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
 	bucketOwnDomains = []byte("owner_domains") // owner\x00domain → uid (index)
 	bucketClaims     = []byte("domain_claims") // owner\x00domain → Domain: a claim not yet proven (any number per name)
+	bucketRecords    = []byte("dns_records")   // domain\x00recID → Record
+	bucketZoneSerial = []byte("dns_serials")   // zone origin → zoneSerial (content hash and SOA serial)
 
 	// TLS (tls.go).
-	bucketTLS        = []byte("tls")         // slash-separated key → sealed value (certificates, keys, ACME accounts)
-	bucketTLSLocks   = []byte("tls_locks")   // lock name → holder and expiry
-	bucketRecords    = []byte("dns_records") // domain\x00recID → Record
-	bucketZoneSerial = []byte("dns_serials") // zone origin → zoneSerial (content hash and SOA serial)
+	bucketTLS      = []byte("tls")       // slash-separated key → sealed value (certificates, keys, ACME accounts)
+	bucketTLSLocks = []byte("tls_locks") // lock name → holder and expiry
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
