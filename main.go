@@ -81,7 +81,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.DataDir, "data", "PAAS_DATA", d.DataDir, "data directory: paas.db and secret.key")
 	str(&cfg.APIAddr, "api", "PAAS_API", d.APIAddr, "API and web UI listen address")
 	str(&cfg.HTTPAddr, "http", "PAAS_HTTP", d.HTTPAddr, "HTTP ingress listen address (apps at http://<app>.<domain>)")
-	str(&cfg.HTTPSAddr, "https", "PAAS_HTTPS", d.HTTPSAddr, "HTTPS ingress listen address (planned: ACME)")
+	str(&cfg.HTTPSAddr, "https", "PAAS_HTTPS", d.HTTPSAddr, "HTTPS ingress listen address (certificates from the local CA; ACME planned)")
 	str(&cfg.DNSAddr, "dns", "PAAS_DNS", d.DNSAddr, "authoritative DNS listen address, UDP and TCP (empty: no DNS)")
 	str(&cfg.Domain, "domain", "PAAS_DOMAIN", d.Domain, "platform domain")
 	str(&cfg.PublicIP, "public-ip", "PAAS_PUBLIC_IP", d.PublicIP, "public IPv4/IPv6 addresses of this server, comma-separated (for DNS)")

@@ -170,6 +170,12 @@ func (p *Proxy) Routes() Table {
 	return p.routes.Load().table
 }
 
+// Serves reports whether host (any spelling the router accepts) has a
+// route: the names certificates may be issued for.
+func (p *Proxy) Serves(host string) bool {
+	return p.routes.Load().entries[hostKey(host)] != nil
+}
+
 // Stats returns the cumulative counters.
 func (p *Proxy) Stats() Stats {
 	return Stats{

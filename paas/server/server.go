@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/selfhost/paas/acme"
 	"github.com/selfhost/paas/dns"
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
@@ -65,6 +67,8 @@ type Config struct {
 	PasswordCost int
 	// Ready, when set, receives the bound API and HTTP addresses once serving.
 	Ready func(apiAddr, httpAddr string)
+	// HTTPSReady, when set, receives the bound HTTPS ingress address.
+	HTTPSReady func(addr string)
 	// DNSReady, when set, receives the bound DNS address (UDP and TCP share
 	// it) once the DNS server answers.
 	DNSReady func(addr string)
@@ -205,8 +209,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	// One slot per server that can fail on its own: API, ingress, DNS.
-	errs := make(chan error, 3)
+	// One slot per server that can fail on its own: API, ingress, HTTPS ingress, DNS.
+	errs := make(chan error, 4)
 
 	// Like the other listeners, a DNS address that cannot be bound fails
 	// the start instead of leaving the platform half up.
@@ -255,7 +259,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		apiLn.Close()
 		return fmt.Errorf("http ingress listener: %w", err)
 	}
-	handler := NewHandler(p, log)
+	// HTTPS: certificates from the platform's local CA, for the names the
+	// ingress serves (ACME comes next).
+	var httpsLn net.Listener
+	var caRoot func() []byte
+	var tlsGetCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if cfg.HTTPSAddr != "" {
+		certs := acme.NewStorage(st, paas.RandomHex(8), 0)
+		defer certs.Close()
+		ca, err := acme.NewLocalCA(ctx, certs, proxy.Serves)
+		if err != nil {
+			apiLn.Close()
+			httpLn.Close()
+			return fmt.Errorf("local CA: %w", err)
+		}
+		caRoot = ca.RootPEM
+		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			apiLn.Close()
+			httpLn.Close()
+			return fmt.Errorf("https ingress listener: %w", err)
+		}
+		tlsGetCert = ca.GetCertificate
+	}
+	handler := NewFaces(p, log, FaceOptions{CARoot: caRoot}).Handler()
 	stopping := make(chan struct{})
 	var inflight sync.WaitGroup // API requests being served
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +296,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		IdleTimeout: lim.Idle, MaxHeaderBytes: apiMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	httpSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, proxy), ReadHeaderTimeout: lim.Header,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: ingressMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpsSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, proxy), ReadHeaderTimeout: lim.Header,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: ingressMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{GetCertificate: tlsGetCert, MinVersion: tls.VersionTLS12}}
 
 	var servers sync.WaitGroup
 	serve := func(name string, srv *http.Server, ln net.Listener) {
@@ -281,14 +310,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	servers.Add(2)
 	go serve("api", apiSrv, apiLn)
 	go serve("http ingress", httpSrv, httpLn)
+	httpsAddr := ""
+	if httpsLn != nil {
+		httpsAddr = httpsLn.Addr().String()
+		servers.Add(1)
+		go func() {
+			defer servers.Done()
+			// ServeTLS sets up HTTP/2 beside HTTP/1.1 on the TLS listener.
+			if err := httpsSrv.ServeTLS(newCapListener(httpsLn, lim.PerAddr, log), "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("https ingress server: %w", err)
+			}
+		}()
+	}
 	dnsAddr := ""
 	if cfg.DNSAddr != "" {
 		dnsAddr = dnsSrv.UDPAddr().String()
 	}
 	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
-		"dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
+		"https", httpsAddr, "dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
 	if cfg.Ready != nil {
 		cfg.Ready(apiLn.Addr().String(), httpLn.Addr().String())
+	}
+	if cfg.HTTPSReady != nil && httpsAddr != "" {
+		cfg.HTTPSReady(httpsAddr)
 	}
 	if cfg.DNSReady != nil && dnsAddr != "" {
 		cfg.DNSReady(dnsAddr)
@@ -317,6 +361,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	inflight.Wait()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	_ = httpSrv.Close()
+	_ = httpsSrv.Shutdown(shutdownCtx)
+	_ = httpsSrv.Close()
 	servers.Wait()
 	stopViews()
 	views.Wait()
@@ -355,6 +401,9 @@ func NewHandler(p *platform.Platform, log *slog.Logger) http.Handler {
 type FaceOptions struct {
 	Nodejitsu []nodejitsu.Option
 	Now       []now.Option
+	// CARoot, when set, gives the local CA's root certificate, served at
+	// GET /admin/ca.pem so users can trust the platform's HTTPS.
+	CARoot func() []byte
 }
 
 // NewFaces builds every face over p.
@@ -363,12 +412,15 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 	for _, x := range opts {
 		o.Nodejitsu = append(o.Nodejitsu, x.Nodejitsu...)
 		o.Now = append(o.Now, x.Now...)
+		if x.CARoot != nil {
+			o.CARoot = x.CARoot
+		}
 	}
 	auth := api.NewAuthenticator(p)
 	return Faces{
 		Nodejitsu: nodejitsu.New(p, auth, log, o.Nodejitsu...),
 		Now:       now.New(p, auth, log, o.Now...),
-		Admin:     newAdmin(p, auth, log),
+		Admin:     newAdmin(p, auth, log, o.CARoot),
 	}
 }
 
@@ -405,14 +457,27 @@ type admin struct {
 	p      *platform.Platform
 	auth   *api.Authenticator
 	router *api.Router
+	caRoot func() []byte
 }
 
-func newAdmin(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *admin {
-	ad := &admin{p: p, auth: auth}
+func newAdmin(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, caRoot func() []byte) *admin {
+	ad := &admin{p: p, auth: auth, caRoot: caRoot}
 	ad.router = (&api.Adapter{Log: log}).NewRouter([]api.Route{
 		{Method: "GET", Path: "/admin/backup", Name: "backup", Handle: auth.With(ad.backup)},
+		{Method: "GET", Path: "/admin/ca.pem", Name: "caRoot", Handle: ad.caPEM},
 	})
 	return ad
+}
+
+// caPEM serves the local CA's root certificate: public by nature, it is
+// what a user adds to their trust store.
+func (ad *admin) caPEM(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) error {
+	if ad.caRoot == nil {
+		return paas.NotFound("this server has no local CA (no HTTPS listener)")
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, err := w.Write(ad.caRoot())
+	return err
 }
 
 func (ad *admin) Handler() http.Handler { return ad.router }

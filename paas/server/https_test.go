@@ -1,0 +1,80 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/runtime"
+)
+
+// TestHTTPSWithLocalCA: on the embedded defaults (no ACME CA), the HTTPS
+// ingress serves every app with a certificate from the platform's local
+// CA, whose root the API hands out; HTTP/2 is offered; a name the platform
+// does not serve gets no certificate.
+func TestHTTPSWithLocalCA(t *testing.T) {
+	fake := runtime.NewFake()
+	t.Cleanup(func() { fake.Close() })
+	httpsAddr := make(chan string, 1)
+	s := startServer(t, t.TempDir(), fake, "", func(c *server.Config) {
+		c.DNSAddr = ""
+		c.HTTPSReady = func(a string) { httpsAddr <- a }
+	})
+	addr := loopback(<-httpsAddr)
+	s.must(201, "POST", "/apps/admin/web", []byte(`{"name":"web"}`), nil)
+	s.must(201, "POST", "/apps/admin/web/snapshots/v1", paastest.TarGz(t, map[string]string{
+		"package.json": `{"name":"web","scripts":{"start":"node server.js"}}`, "server.js": "//"}), nil)
+	s.must(200, "POST", "/apps/admin/web/start", nil, nil)
+
+	res, err := http.Get("http://" + s.api + "/admin/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	roots := x509.NewCertPool()
+	if res.StatusCode != 200 || !roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("GET /admin/ca.pem: %d %q", res.StatusCode, rootPEM)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := client.Get("https://web.localhost/")
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 && strings.HasPrefix(string(body), "admin/web v1") {
+				if res.Proto != "HTTP/2.0" {
+					t.Errorf("protocol %s, want HTTP/2", res.Proto)
+				}
+				if res.TLS == nil || len(res.TLS.VerifiedChains) == 0 {
+					t.Error("the chain was not verified against the local root")
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("https://web.localhost never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A name nothing serves: no certificate is made for it.
+	_, err = client.Get("https://random-name.localhost/")
+	if err == nil || !strings.Contains(err.Error(), "tls") {
+		t.Errorf("an unknown name got through TLS: %v", err)
+	}
+}
