@@ -4,6 +4,7 @@
 //
 //	paas [serve]         run the platform (the default)
 //	paas backup FILE     write a consistent copy of the database
+//	paas ca [FILE]       write the local CA's root certificate (to trust the HTTPS ingress)
 //	paas base-image      prepare the Node base image (--from-host: build it from this machine's node)
 //	paas version         print the version
 package main
@@ -22,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/selfhost/paas/acme"
+	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/paas/store"
 	"github.com/selfhost/paas/runtime"
@@ -46,6 +49,8 @@ func run(args []string) error {
 		return serve(args)
 	case "backup":
 		return backup(args)
+	case "ca":
+		return caRoot(args)
 	case "base-image":
 		return baseImage(args)
 	case "version":
@@ -62,6 +67,7 @@ func run(args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: paas [serve] [flags]    run the platform (see paas serve --help)
        paas backup FILE           write a consistent copy of the database to FILE
+       paas ca [FILE]             write the local CA's root certificate (stdout by default)
        paas base-image [--from-host]  pull (or build from this machine's node) the Node base image
        paas version               print the version
 `)
@@ -202,4 +208,46 @@ func baseImage(args []string) error {
 		return nil
 	}
 	return d.EnsureImage(ctx, cfg.BaseImage, os.Stdout)
+}
+
+// caRoot writes the local CA's root certificate: from the data file when
+// no server holds it, else from the running server's API.
+func caRoot(args []string) error {
+	var cfg server.Config
+	fs := flagSet("ca", &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var pemBytes []byte
+	st, err := store.Open(cfg.DataDir)
+	switch {
+	case err == nil:
+		defer st.Close()
+		certs := acme.NewStorage(st, paas.RandomHex(8), 0)
+		defer certs.Close()
+		ca, err := acme.NewLocalCA(context.Background(), certs, nil)
+		if err != nil {
+			return err
+		}
+		pemBytes = ca.RootPEM()
+	case errors.Is(err, store.ErrLocked):
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + cfg.APIAddr + "/admin/ca.pem")
+		if err != nil {
+			return fmt.Errorf("fetch the root from the running server: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("fetch the root from the running server: %s", resp.Status)
+		}
+		if pemBytes, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if fs.NArg() == 0 {
+		_, err := os.Stdout.Write(pemBytes)
+		return err
+	}
+	return os.WriteFile(fs.Arg(0), pemBytes, 0o644)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -88,5 +90,27 @@ func checkBackup(t *testing.T, file, dataDir string) {
 func TestUnknownCommand(t *testing.T) {
 	if err := run([]string{"frobnicate"}); err == nil {
 		t.Fatal("unknown command accepted")
+	}
+}
+
+// TestCARoot: paas ca writes the local CA's root, the same one the server
+// serves on its HTTPS ingress (made once, kept in the store).
+func TestCARoot(t *testing.T) {
+	dataDir := t.TempDir()
+	out1, out2 := filepath.Join(t.TempDir(), "a.pem"), filepath.Join(t.TempDir(), "b.pem")
+	for _, out := range []string{out1, out2} {
+		if err := run([]string{"ca", "--data", dataDir, out}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := os.ReadFile(out1)
+	b, _ := os.ReadFile(out2)
+	block, _ := pem.Decode(a)
+	if block == nil || block.Type != "CERTIFICATE" || string(a) != string(b) {
+		t.Fatalf("ca wrote %q then %q", a, b)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || !cert.IsCA {
+		t.Fatalf("not a CA certificate: %v", err)
 	}
 }
