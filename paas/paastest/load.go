@@ -17,11 +17,12 @@ const benchClients = 4
 // Load issues b.N GETs from parallel clients and reports throughput and
 // per-request latency percentiles.
 func Load(b *testing.B, url, host string) {
-	tr := &http.Transport{
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 1024,
-		DisableCompression:  true,
-	}
+	LoadWith(b, &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, DisableCompression: true}, url, host)
+}
+
+// LoadWith is Load through tr (TLS settings, no keep-alive: one handshake
+// per request).
+func LoadWith(b *testing.B, tr *http.Transport, url, host string) {
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 
