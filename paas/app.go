@@ -23,21 +23,25 @@ const (
 
 // App is a deployable application.
 type App struct {
-	Owner        string            `json:"owner"`
-	Name         string            `json:"name"`
-	Subdomain    string            `json:"subdomain"`
-	State        AppState          `json:"state"`
-	StateMessage string            `json:"state_message,omitempty"` // why it errored
-	Snapshot     string            `json:"snapshot,omitempty"`      // the active snapshot id
-	Units        int               `json:"drones"`                  // units to run
-	MaxUnits     int               `json:"max_drones"`              // the most units the owner allows
-	MemoryMB     int               `json:"memory_mb,omitempty"`     // per unit; 0: the platform default
-	CPUs         float64           `json:"cpus,omitempty"`          // per unit; 0: the platform default
-	Env          map[string]string `json:"-"`                       // sealed at rest in SealedEnv
-	SealedEnv    []byte            `json:"sealed_env,omitempty"`
-	Package      json.RawMessage   `json:"package,omitempty"` // package.json as last given
-	Created      time.Time         `json:"created"`
-	Updated      time.Time         `json:"updated"`
+	Owner        string   `json:"owner"`
+	Name         string   `json:"name"`
+	Subdomain    string   `json:"subdomain"`
+	State        AppState `json:"state"`
+	StateMessage string   `json:"state_message,omitempty"` // why it errored
+	Snapshot     string   `json:"snapshot,omitempty"`      // the active snapshot id
+	Units        int      `json:"drones"`                  // units to run
+	MaxUnits     int      `json:"max_drones"`              // the most units the owner allows
+	// RedirectHTTPS and HSTS are the app's HTTPS opt-ins: plain HTTP is
+	// redirected to HTTPS; HTTPS answers carry Strict-Transport-Security.
+	RedirectHTTPS bool              `json:"redirect_https,omitempty"`
+	HSTS          bool              `json:"hsts,omitempty"`
+	MemoryMB      int               `json:"memory_mb,omitempty"` // per unit; 0: the platform default
+	CPUs          float64           `json:"cpus,omitempty"`      // per unit; 0: the platform default
+	Env           map[string]string `json:"-"`                   // sealed at rest in SealedEnv
+	SealedEnv     []byte            `json:"sealed_env,omitempty"`
+	Package       json.RawMessage   `json:"package,omitempty"` // package.json as last given
+	Created       time.Time         `json:"created"`
+	Updated       time.Time         `json:"updated"`
 }
 
 // Key is the app's platform-wide id, "owner/name".
@@ -177,6 +181,8 @@ type AppSpec struct {
 	MaxUnits  *int
 	MemoryMB  *int
 	CPUs      *float64
+	// RedirectHTTPS and HSTS set the app's HTTPS opt-ins.
+	RedirectHTTPS, HSTS *bool
 	// Metadata is merged key by key into the app's stored package.json
 	// (App.Package), which faces show back.
 	Metadata map[string]json.RawMessage
@@ -223,6 +229,12 @@ func (spec AppSpec) Patch(a *App) error {
 			return BadRequest("cpus must be between %g and %g", MinCPUs, MaxCPUs)
 		}
 		next.CPUs = *spec.CPUs
+	}
+	if spec.RedirectHTTPS != nil {
+		next.RedirectHTTPS = *spec.RedirectHTTPS
+	}
+	if spec.HSTS != nil {
+		next.HSTS = *spec.HSTS
 	}
 	if len(spec.Metadata) > 0 {
 		merged := map[string]json.RawMessage{}

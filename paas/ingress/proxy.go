@@ -35,7 +35,15 @@ type Route struct {
 	// An empty list on a running app also answers 503 (e.g. during a
 	// restart, before the first unit passes its health check).
 	Backends []string
+	// RedirectHTTPS sends plain-HTTP requests to the same URL over HTTPS
+	// (308, so the method and body are kept); HSTS adds
+	// Strict-Transport-Security to HTTPS answers. Both are the app's opt-in.
+	RedirectHTTPS, HSTS bool
 }
+
+// hstsValue is the Strict-Transport-Security of an app that opted in: a
+// year, the value browsers' preload rules ask for, without preload itself.
+const hstsValue = "max-age=31536000"
 
 // Table maps a hostname to its route. Keys should be lowercase hostnames
 // without port or trailing dot (e.g. "myapp.localhost"); SetRoutes normalises
@@ -51,6 +59,9 @@ type Options struct {
 	// must return a *net.OpError with Op "dial" for connect failures, as
 	// http.Transport does, or retries will not happen.
 	Transport http.RoundTripper
+	// HTTPSPort is the port clients reach the HTTPS ingress on, for
+	// redirects ("" or "443": none in the URL).
+	HTTPSPort string
 }
 
 // Stats are cumulative counters since New. They are read with individual
@@ -64,6 +75,7 @@ type Stats struct {
 	Retries     uint64 // requests re-sent to a second backend after a dial failure
 	ClientGone  uint64 // client disconnected before the backend answered (not a 502)
 	BadRequest  uint64 // 400: the client's own body could not be read (malformed chunking, say)
+	Redirects   uint64 // 308: plain HTTP sent to HTTPS (the app's opt-in)
 }
 
 // Proxy routes requests by Host to app backends. It is safe for concurrent
@@ -74,7 +86,8 @@ type Proxy struct {
 	tr     http.RoundTripper // the caller's or our transport, unwrapped
 	log    *slog.Logger
 
-	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest atomic.Uint64
+	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest, redirects atomic.Uint64
+	httpsPort                                                                               string
 }
 
 // snapshot is an immutable compiled Table. Only the round-robin counters
@@ -102,6 +115,7 @@ type target struct {
 	first    int
 	used     string // backend of the last attempt, for error logs
 	body     *clientBody
+	hsts     bool // answer with Strict-Transport-Security
 }
 
 type targetKey struct{}
@@ -115,7 +129,7 @@ const statusClientClosedRequest = 499
 // SetRoutes is called. New starts no goroutines; Close releases idle
 // backend connections.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, tr: opts.Transport}
+	p := &Proxy{log: opts.Logger, tr: opts.Transport, httpsPort: opts.HTTPSPort}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,7 +138,13 @@ func New(opts Options) *Proxy {
 	}
 	p.routes.Store(&snapshot{table: Table{}, entries: map[string]*entry{}})
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:   p.rewrite,
+		Rewrite: p.rewrite,
+		ModifyResponse: func(res *http.Response) error {
+			if t, _ := res.Request.Context().Value(targetKey{}).(*target); t != nil && t.hsts {
+				res.Header.Set("Strict-Transport-Security", hstsValue)
+			}
+			return nil
+		},
 		Transport: &retryTransport{next: p.tr, p: p},
 		// Flush every write: SSE, long-polling and chunked progress output
 		// must reach the client as the app produces it. For small responses
@@ -170,6 +190,10 @@ func (p *Proxy) Routes() Table {
 	return p.routes.Load().table
 }
 
+// SetHTTPSPort sets Options.HTTPSPort, for a port known only once the
+// HTTPS listener is bound. Call it before serving.
+func (p *Proxy) SetHTTPSPort(port string) { p.httpsPort = port }
+
 // Serves reports whether host (any spelling the router accepts) has a
 // route: the names certificates may be issued for.
 func (p *Proxy) Serves(host string) bool {
@@ -186,6 +210,7 @@ func (p *Proxy) Stats() Stats {
 		Retries:     p.retries.Load(),
 		ClientGone:  p.clientGone.Load(),
 		BadRequest:  p.badRequest.Load(),
+		Redirects:   p.redirects.Load(),
 	}
 }
 
@@ -214,6 +239,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.unavailable.Add(1)
 		plainError(w, http.StatusServiceUnavailable, "app is stopped")
 		return
+	case r.TLS == nil && e.route.RedirectHTTPS:
+		p.redirects.Add(1)
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if p.httpsPort != "" && p.httpsPort != "443" {
+			host = net.JoinHostPort(strings.Trim(host, "[]"), p.httpsPort)
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+		return
 	case len(e.route.Backends) == 0:
 		p.unavailable.Add(1)
 		plainError(w, http.StatusServiceUnavailable, "app has no running instances")
@@ -224,6 +260,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		app:      e.route.App,
 		backends: e.route.Backends,
 		first:    int((e.next.Add(1) - 1) % n),
+		hsts:     r.TLS != nil && e.route.HSTS,
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		// Remembers why reading the client's body failed: that is the

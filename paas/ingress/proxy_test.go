@@ -589,3 +589,50 @@ func TestMalformedClientBodyIs400(t *testing.T) {
 		t.Errorf("stats %+v, want no 502 and one 400", st)
 	}
 }
+
+// TestHTTPSOptIns: an app that opted in has its plain-HTTP requests
+// redirected to HTTPS (308: method and body kept, the HTTPS port in the
+// URL), and its HTTPS answers carry HSTS; an app that did not, neither.
+func TestHTTPSOptIns(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app")) }))
+	t.Cleanup(app.Close)
+	p := New(Options{HTTPSPort: "8443"})
+	back := []string{app.Listener.Addr().String()}
+	p.SetRoutes(Table{
+		"secure.localhost": {App: "secure", Backends: back, RedirectHTTPS: true, HSTS: true},
+		"plain.localhost":  {App: "plain", Backends: back},
+	})
+	plain := front(t, p)
+	req, _ := http.NewRequest("POST", plain.URL+"/path?q=1", strings.NewReader("body"))
+	req.Host = "secure.localhost"
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != "https://secure.localhost:8443/path?q=1" {
+		t.Errorf("plain HTTP to an opted-in app: %d, Location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if r := do(t, plain, "GET", "plain.localhost", "", nil); r.status != 200 || r.header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("an app that did not opt in: %d %v", r.status, r.header)
+	}
+
+	tlsFront := httptest.NewTLSServer(p)
+	t.Cleanup(tlsFront.Close)
+	for host, want := range map[string]string{"secure.localhost": hstsValue, "plain.localhost": ""} {
+		req, _ := http.NewRequest("GET", tlsFront.URL+"/", nil)
+		req.Host = host
+		res, err := tlsFront.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("Strict-Transport-Security") != want {
+			t.Errorf("HTTPS to %s: %d, HSTS %q, want %q", host, res.StatusCode, res.Header.Get("Strict-Transport-Security"), want)
+		}
+	}
+	if st := p.Stats(); st.Redirects != 1 {
+		t.Errorf("stats %+v, want 1 redirect", st)
+	}
+}

@@ -55,8 +55,8 @@ func (f *Face) appView(ctx context.Context, pr *paas.Principal, a paas.App) (map
 		"drones": a.Units, "maxDrones": a.MaxUnits, "memory": a.EffectiveMemoryMB(), "cpus": a.EffectiveCPUs(),
 		"snapshot": a.Snapshot, "snapshots": snapViews,
 		"running": running, "env": env, "ctime": a.Created.UnixMilli(), "mtime": a.Updated.UnixMilli(),
-		"config": map[string]any{"cloud": cloud(a)},
-		"url":    "http://" + a.Subdomain + "." + f.p.Config().Domain,
+		"config": map[string]any{"cloud": cloud(a)}, "redirectHttps": a.RedirectHTTPS, "hsts": a.HSTS,
+		"url": "http://" + a.Subdomain + "." + f.p.Config().Domain,
 	} {
 		v[k] = val
 	}
@@ -84,11 +84,15 @@ type appBody struct {
 	MaxDrones    *int              `json:"maxDrones"`
 	Memory       *int              `json:"memory"` // MiB per unit
 	CPUs         *float64          `json:"cpus"`   // cores per unit
+	// HTTPS opt-ins (a platform extension, like memory and cpus).
+	RedirectHTTPS *bool `json:"redirectHttps"`
+	HSTS          *bool `json:"hsts"`
 }
 
 // platformFields are app fields the platform manages; a package.json
 // carrying them does not overwrite them in the stored package.json.
 var platformFields = map[string]bool{"env": true, "drones": true, "maxDrones": true, "memory": true, "cpus": true,
+	"redirectHttps": true, "hsts": true,
 	"state": true, "snapshot": true, "snapshots": true, "running": true, "config": true, "_id": true, "owner": true, "user": true}
 
 // readAppBody reads a package.json body into the core's typed input.
@@ -106,7 +110,7 @@ func readAppBody(w http.ResponseWriter, r *http.Request) (paas.AppSpec, error) {
 		return paas.AppSpec{}, paas.BadRequest("invalid package.json: %s", err.Error())
 	}
 	spec := paas.AppSpec{Name: b.Name, Units: b.Drones, MaxUnits: b.MaxDrones, MemoryMB: b.Memory, CPUs: b.CPUs,
-		Metadata: map[string]json.RawMessage{}}
+		RedirectHTTPS: b.RedirectHTTPS, HSTS: b.HSTS, Metadata: map[string]json.RawMessage{}}
 	if b.Subdomain != "" {
 		spec.Subdomain = &b.Subdomain
 	}

@@ -72,6 +72,42 @@ func TestHTTPSWithLocalCA(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The app opts in to the HTTPS redirect and HSTS (a PUT of its package.json).
+	var app struct{ App map[string]any }
+	s.must(200, "PUT", "/apps/admin/web", []byte(`{"redirectHttps":true,"hsts":true}`), &app)
+	if app.App["redirectHttps"] != true || app.App["hsts"] != true {
+		t.Fatalf("the app view lacks the opt-ins: %v", app.App)
+	}
+	_, httpsPort, _ := net.SplitHostPort(addr)
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", "http://"+s.ingress+"/x?y=1", nil)
+		req.Host = "web.localhost"
+		res, err := noFollow.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusPermanentRedirect {
+				if want := "https://web.localhost:" + httpsPort + "/x?y=1"; res.Header.Get("Location") != want {
+					t.Errorf("redirect to %q, want %q", res.Header.Get("Location"), want)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plain HTTP was never redirected: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err = client.Get("https://web.localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS on the HTTPS answer of an app that opted in")
+	}
+
 	// A name nothing serves: no certificate is made for it.
 	_, err = client.Get("https://random-name.localhost/")
 	if err == nil || !strings.Contains(err.Error(), "tls") {

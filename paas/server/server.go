@@ -279,6 +279,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			httpLn.Close()
 			return fmt.Errorf("https ingress listener: %w", err)
 		}
+		_, port, _ := net.SplitHostPort(httpsLn.Addr().String())
+		proxy.SetHTTPSPort(port)
 		tlsGetCert = ca.GetCertificate
 	}
 	handler := NewFaces(p, log, FaceOptions{CARoot: caRoot}).Handler()
@@ -528,7 +530,8 @@ func (t *routeTable) refresh() {
 	table := make(ingress.Table, len(apps))
 	for _, a := range apps {
 		b := backends[a.Key()]
-		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b}
+		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b,
+			RedirectHTTPS: a.RedirectHTTPS, HSTS: a.HSTS}
 	}
 	t.proxy.SetRoutes(table)
 }
