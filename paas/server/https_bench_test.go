@@ -3,16 +3,12 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/selfhost/paas/paas/paastest"
-	"github.com/selfhost/paas/paas/server"
-	"github.com/selfhost/paas/runtime"
 )
 
 // BenchmarkHTTPS compares, in one run, requests through the ingress over
@@ -22,27 +18,8 @@ import (
 //
 //	go test ./paas/server -run '^$' -bench HTTPS -benchtime 3s
 func BenchmarkHTTPS(b *testing.B) {
-	fake := runtime.NewFake()
-	b.Cleanup(func() { fake.Close() })
-	httpsAddr := make(chan string, 1)
-	s := startServer(b, b.TempDir(), fake, "", func(c *server.Config) {
-		c.DNSAddr = ""
-		c.HTTPSReady = func(a string) { httpsAddr <- a }
-	})
-	addr := loopback(<-httpsAddr)
-	s.must(201, "POST", "/apps/admin/web", []byte(`{"name":"web"}`), nil)
-	s.must(201, "POST", "/apps/admin/web/snapshots/v1", paastest.TarGz(b, map[string]string{
-		"package.json": `{"name":"web","scripts":{"start":"node server.js"}}`, "server.js": "//"}), nil)
-	s.must(200, "POST", "/apps/admin/web/start", nil, nil)
+	s, addr, roots := httpsServer(b)
 	s.waitStatus("web.localhost", http.StatusOK, 10*time.Second)
-	res, err := http.Get("http://" + s.api + "/admin/ca.pem")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rootPEM, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
 	tlsTransport := func(h2, keepAlive bool) *http.Transport {
 		tr := &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: roots, ClientSessionCache: nil},

@@ -21,29 +21,7 @@ import (
 // CA, whose root the API hands out; HTTP/2 is offered; a name the platform
 // does not serve gets no certificate.
 func TestHTTPSWithLocalCA(t *testing.T) {
-	fake := runtime.NewFake()
-	t.Cleanup(func() { fake.Close() })
-	httpsAddr := make(chan string, 1)
-	s := startServer(t, t.TempDir(), fake, "", func(c *server.Config) {
-		c.DNSAddr = ""
-		c.HTTPSReady = func(a string) { httpsAddr <- a }
-	})
-	addr := loopback(<-httpsAddr)
-	s.must(201, "POST", "/apps/admin/web", []byte(`{"name":"web"}`), nil)
-	s.must(201, "POST", "/apps/admin/web/snapshots/v1", paastest.TarGz(t, map[string]string{
-		"package.json": `{"name":"web","scripts":{"start":"node server.js"}}`, "server.js": "//"}), nil)
-	s.must(200, "POST", "/apps/admin/web/start", nil, nil)
-
-	res, err := http.Get("http://" + s.api + "/admin/ca.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootPEM, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	roots := x509.NewCertPool()
-	if res.StatusCode != 200 || !roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatalf("GET /admin/ca.pem: %d %q", res.StatusCode, rootPEM)
-	}
+	s, addr, roots := httpsServer(t)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: roots},
 		ForceAttemptHTTP2: true,
@@ -99,7 +77,7 @@ func TestHTTPSWithLocalCA(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	res, err = client.Get("https://web.localhost/")
+	res, err := client.Get("https://web.localhost/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +91,34 @@ func TestHTTPSWithLocalCA(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tls") {
 		t.Errorf("an unknown name got through TLS: %v", err)
 	}
+}
+
+// httpsServer starts a server on the fake runtime with its HTTPS ingress,
+// starts the app web (web.localhost) and returns the server, the HTTPS
+// address and the pool of the local CA's root, fetched from the API.
+func httpsServer(t testing.TB) (*testServer, string, *x509.CertPool) {
+	t.Helper()
+	fake := runtime.NewFake()
+	t.Cleanup(func() { fake.Close() })
+	httpsAddr := make(chan string, 1)
+	s := startServer(t, t.TempDir(), fake, "", func(c *server.Config) {
+		c.DNSAddr = ""
+		c.HTTPSReady = func(a string) { httpsAddr <- a }
+	})
+	addr := loopback(<-httpsAddr)
+	s.must(201, "POST", "/apps/admin/web", []byte(`{"name":"web"}`), nil)
+	s.must(201, "POST", "/apps/admin/web/snapshots/v1", paastest.TarGz(t, map[string]string{
+		"package.json": `{"name":"web","scripts":{"start":"node server.js"}}`, "server.js": "//"}), nil)
+	s.must(200, "POST", "/apps/admin/web/start", nil, nil)
+	res, err := http.Get("http://" + s.api + "/admin/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	roots := x509.NewCertPool()
+	if res.StatusCode != 200 || !roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("GET /admin/ca.pem: %d %q", res.StatusCode, rootPEM)
+	}
+	return s, addr, roots
 }
