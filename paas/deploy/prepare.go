@@ -43,18 +43,19 @@ func (d *Deployer) preparation(app paas.App, snap paas.Snapshot) *preparation {
 	k := prepKey(app.Key(), snap.ID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p := d.preps[k]; p != nil && (p.err == nil || !isDone(p)) {
+	// The map holds preparations in flight and successful ones: a failed
+	// one is dropped when it ends, so the next call tries again.
+	if p := d.preps[k]; p != nil {
+		return p
+	}
+	if d.closed {
+		p := &preparation{done: make(chan struct{}), cancel: func() {}, err: ErrClosed}
+		close(p.done)
 		return p
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	p := &preparation{done: make(chan struct{}), cancel: cancel}
 	d.preps[k] = p
-	if d.closed {
-		cancel()
-		p.err = ErrClosed
-		close(p.done)
-		return p
-	}
 	d.work.Add(1)
 	go func() {
 		defer d.work.Done()
