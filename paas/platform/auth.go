@@ -19,6 +19,15 @@ func (p *Platform) hashPassword(pw string) ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(pw), p.cfg.PasswordCost)
 }
 
+// newPasswordHash checks a password a user chose against the policy and
+// hashes it. The admin's bootstrap password skips the policy: the operator set it.
+func (p *Platform) newPasswordHash(pw string) ([]byte, error) {
+	if err := paas.ValidatePassword(pw); err != nil {
+		return nil, err
+	}
+	return p.hashPassword(pw)
+}
+
 // AuthenticateBasic checks HTTP Basic credentials: the secret is either the
 // user's password or one of the user's API tokens.
 func (p *Platform) AuthenticateBasic(name, secret string) (*paas.Principal, error) {

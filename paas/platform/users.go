@@ -21,10 +21,7 @@ func (p *Platform) SignUp(ctx context.Context, name, email, password string) (pa
 	}
 	u := paas.User{Name: name, Email: email}
 	if password != "" {
-		if err := paas.ValidatePassword(password); err != nil {
-			return paas.User{}, err
-		}
-		hash, err := p.hashPassword(password)
+		hash, err := p.newPasswordHash(password)
 		if err != nil {
 			return paas.User{}, err
 		}
@@ -48,11 +45,8 @@ func (p *Platform) Confirm(ctx context.Context, name, code, password string) (pa
 	name = paas.NormalizeUserName(name)
 	var hash []byte
 	if password != "" {
-		if err := paas.ValidatePassword(password); err != nil {
-			return paas.User{}, err
-		}
 		var err error
-		if hash, err = p.hashPassword(password); err != nil {
+		if hash, err = p.newPasswordHash(password); err != nil {
 			return paas.User{}, err
 		}
 	}
@@ -95,10 +89,7 @@ func (p *Platform) Forgot(ctx context.Context, name, shake, password string) err
 		}
 		return nil
 	}
-	if err := paas.ValidatePassword(password); err != nil {
-		return err
-	}
-	hash, err := p.hashPassword(password)
+	hash, err := p.newPasswordHash(password)
 	if err != nil {
 		return err
 	}
@@ -130,11 +121,8 @@ func (p *Platform) UpdateUser(ctx context.Context, pr *paas.Principal, name stri
 	}
 	var hash []byte
 	if up.Password != nil {
-		if err := paas.ValidatePassword(*up.Password); err != nil {
-			return paas.User{}, err
-		}
 		var err error
-		if hash, err = p.hashPassword(*up.Password); err != nil {
+		if hash, err = p.newPasswordHash(*up.Password); err != nil {
 			return paas.User{}, err
 		}
 	}
@@ -168,9 +156,7 @@ func (p *Platform) DeleteUser(ctx context.Context, pr *paas.Principal, name stri
 	p.appsDidChange()
 	p.zonesDidChange()
 	for _, a := range apps {
-		if err := p.deployer.Remove(ctx, a.Key()); err != nil {
-			p.log.Error("remove containers of deleted app", "app", a.Key(), "err", err)
-		}
+		p.removeUnits(ctx, a)
 	}
 	return nil
 }
