@@ -11,6 +11,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/runtime"
@@ -27,6 +28,8 @@ type preparation struct {
 	code   runtime.Prepared
 	err    error
 	cancel context.CancelFunc
+	// waiters counts deploys waiting for it (each under its app's lock).
+	waiters atomic.Int32
 }
 
 func prepKey(appKey, snapshot string) string { return appKey + "@" + snapshot }
@@ -86,9 +89,12 @@ func isDone(p *preparation) bool {
 // prepared waits for snap's code to be ready, preparing it if nobody has.
 func (d *Deployer) prepared(ctx context.Context, app paas.App, snap paas.Snapshot) (runtime.Prepared, error) {
 	p := d.preparation(app, snap)
+	p.waiters.Add(1)
 	select {
 	case <-p.done:
+		p.waiters.Add(-1)
 	case <-ctx.Done():
+		p.waiters.Add(-1)
 		return runtime.Prepared{}, ctx.Err()
 	}
 	if p.err != nil {

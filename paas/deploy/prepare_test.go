@@ -243,7 +243,10 @@ func TestActivateDeleteRace(t *testing.T) {
 		_, err := tp.ActivateSnapshot(ctx, pr, "admin", "web", "r2")
 		activated <- err
 	}()
-	eventually(t, "r2's preparation", func() bool { return fake.PrepareCalls() >= 2 })
+	// The activation holds the app's lock while it waits for r2's code.
+	eventually(t, "the activation waiting for r2's preparation", func() bool {
+		return tp.Deployer.PreparationWaiters("admin/web", "r2") > 0
+	})
 	deleted := make(chan error, 1)
 	go func() { deleted <- tp.DeleteSnapshot(ctx, pr, "admin", "web", "r2") }()
 	select {

@@ -42,17 +42,6 @@ func newBackend(t *testing.T, name string) *backend {
 
 func (b *backend) addr() string { return b.Listener.Addr().String() }
 
-// deadAddr returns an address nothing listens on, so dialing it is refused.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // front starts the proxy on a real listener so requests go through net/http
 // exactly as in production (hijacking, flushing, context cancellation).
