@@ -1,6 +1,6 @@
-// Package now is the ZEIT now API face (document 004), served at /domains
-// and (in later issues) /now/…, as the now-client library and the now CLI
-// use it. Its specifics, all handled here: errors carry a help url, failed
+// Package now is the ZEIT now API face (document 004), served at /domains,
+// /now/certs and /certs (and, in later issues, the rest of /now/…), as
+// the now-client library and the now CLI use it. Its specifics, all handled here: errors carry a help url, failed
 // authentication answers 403 authentication_error, internal errors are
 // internal_server_error, every response carries the X-Rate-Limit-* headers,
 // and ?teamId= selects a team the caller belongs to (any other: 404).
@@ -89,6 +89,16 @@ func (f *Face) routes() []api.Route {
 		{Method: "GET", Path: "/domains/:domain/records", Name: "listRecords", Handle: h(f.listRecords)},
 		{Method: "POST", Path: "/domains/:domain/records", Name: "createRecord", Handle: h(f.createRecord)},
 		{Method: "DELETE", Path: "/domains/:domain/records/:recId", Name: "deleteRecord", Handle: h(f.deleteRecord)},
+
+		// Certificates, and the two paths now-client 1.1 lists them at
+		// (a bug of the client, kept working).
+		{Method: "GET", Path: "/now/certs", Name: "listCerts", Handle: h(f.listCerts)},
+		{Method: "GET", Path: "/now/certs/:cn", Name: "getCert", Handle: h(f.getCert)},
+		{Method: "POST", Path: "/now/certs", Name: "createCert", Handle: h(f.createCert)},
+		{Method: "PUT", Path: "/now/certs", Name: "putCert", Handle: h(f.putCert)},
+		{Method: "DELETE", Path: "/now/certs/:cn", Name: "deleteCert", Handle: h(f.deleteCert)},
+		{Method: "GET", Path: "/certs", Name: "listCertsClientBug", Handle: h(f.listCerts)},
+		{Method: "GET", Path: "/certs/now/:cn", Name: "getCertClientBug", Handle: h(f.getCert)},
 	}
 }
 

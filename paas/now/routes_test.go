@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/paastest"
@@ -25,7 +26,7 @@ type matrixScope struct {
 }
 
 // cases are the face's routes, one case each, in the scope.
-func (s matrixScope) cases() []paastest.Case {
+func (s matrixScope) cases(t *testing.T) []paastest.Case {
 	ctx := context.Background()
 	tp := s.tp
 	newDomain := func(t *testing.T, o paastest.Account, tag string) string {
@@ -61,24 +62,85 @@ func (s matrixScope) cases() []paastest.Case {
 		}
 		return false
 	}
+	// listed checks a list answer (field) for the owner's fixture (key
+	// equal to s.domain); without ?teamId= it is the caller's own list.
+	listed := func(field, key string) func(*testing.T, paastest.Account, string, paastest.Response) {
+		return func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+			list, ok := body(t, r)[field].([]any)
+			if !ok {
+				t.Fatalf("no %s list: %s", field, r.Body)
+			}
+			if s.list != paastest.Owned {
+				return
+			}
+			for _, x := range list {
+				if x.(map[string]any)[key] == s.domain {
+					return
+				}
+			}
+			t.Errorf("%s's %s %s is not listed: %s", s.owner(o), field, s.domain, r.Body)
+		}
+	}
+	listsFixtureCert := listed("certs", "cn")
+	showsFixtureCert := func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+		if list, _ := body(t, r)["certs"].([]any); len(list) != 1 || list[0].(map[string]any)["cn"] != s.domain {
+			t.Errorf("GET the certificate of %s: %s", s.domain, r.Body)
+		}
+	}
+	ca := paastest.NewTestCA(t)
+	// newCert gives the owner a name (a record) and a certificate for it.
+	newCert := func(t *testing.T, o paastest.Account, tag string) string {
+		t.Helper()
+		newRecord(t, o, tag)
+		name := tag + "." + s.domain
+		cert, key := ca.Leaf(t, []string{name}, time.Time{}, time.Time{})
+		if _, err := tp.PutCert(ctx, tp.Principal(t, o), s.owner(o), paas.CustomCert{Domains: []string{name}, Cert: cert, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
 	return []paastest.Case{
-		{Method: "GET", Pattern: "/domains", Class: s.list, Want: http.StatusOK,
-			Req: paastest.Fixed("/domains"+s.query, nil),
-			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
-				domains, ok := body(t, r)["domains"].([]any)
-				if !ok {
-					t.Fatalf("no domains list: %s", r.Body)
+		{Method: "GET", Pattern: "/now/certs", Class: s.list, Want: http.StatusOK,
+			Req: paastest.Fixed("/now/certs"+s.query, nil), Check: listsFixtureCert},
+		{Method: "GET", Pattern: "/certs", Class: s.list, Want: http.StatusOK,
+			Req: paastest.Fixed("/certs"+s.query, nil), Check: listsFixtureCert},
+		{Method: "GET", Pattern: "/now/certs/:cn", Class: paastest.Owned, Want: http.StatusOK,
+			Req: paastest.Fixed("/now/certs/"+s.domain+s.query, nil), Check: showsFixtureCert},
+		{Method: "GET", Pattern: "/certs/now/:cn", Class: paastest.Owned, Want: http.StatusOK,
+			Req: paastest.Fixed("/certs/now/"+s.domain+s.query, nil), Check: showsFixtureCert},
+		// These test platforms have no ACME CA: the owner is told so (the
+		// issuance itself is tested against Pebble in the server's tests).
+		{Method: "POST", Pattern: "/now/certs", Class: paastest.Owned, Want: http.StatusBadRequest,
+			Req: paastest.Fixed("/now/certs"+s.query, map[string]any{"domains": []string{s.domain}})},
+		{Method: "PUT", Pattern: "/now/certs", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				newRecord(t, o, tag)
+				name := tag + "." + s.domain
+				cert, key := ca.Leaf(t, []string{name}, time.Time{}, time.Time{})
+				return "/now/certs" + s.query, map[string]any{"domains": []string{name}, "cert": cert, "key": key, "ca": ca.PEM}
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); !isoRE.MatchString(b["created"].(string)) || b["created_at"] != b["created"] {
+					t.Errorf("PUT /now/certs: %s", r.Body)
 				}
-				if s.list != paastest.Owned {
-					return // the caller's own list
+				if _, err := tp.Cert(ctx, tp.Principal(t, o), s.owner(o), tag+"."+s.domain); err != nil {
+					t.Errorf("the certificate is not %s's: %v", s.owner(o), err)
 				}
-				for _, d := range domains {
-					if d.(map[string]any)["name"] == s.domain {
-						return
-					}
-				}
-				t.Errorf("%s's domain %s is not listed: %s", s.owner(o), s.domain, r.Body)
 			}},
+		{Method: "DELETE", Pattern: "/now/certs/:cn", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/now/certs/" + newCert(t, o, tag) + s.query, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if len(r.Body) != 0 {
+					t.Errorf("DELETE cert body %q, want empty", r.Body)
+				}
+				if _, err := tp.Cert(ctx, tp.Principal(t, o), s.owner(o), tag+"."+s.domain); !paas.IsNotFound(err) {
+					t.Errorf("deleted certificate: %v", err)
+				}
+			}},
+		{Method: "GET", Pattern: "/domains", Class: s.list, Want: http.StatusOK,
+			Req: paastest.Fixed("/domains"+s.query, nil), Check: listed("domains", "name")},
 		{Method: "POST", Pattern: "/domains", Class: s.list, Want: http.StatusOK,
 			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
 				return "/domains" + s.query, map[string]any{"name": tag + ".example.com"}
@@ -154,7 +216,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	owner := h.account("alice")
 	s := matrixScope{tp: tp, owner: func(o paastest.Account) string { return o.Name }, list: paastest.Authed, domain: "own.example.org"}
 	fixtures(t, tp, tp.Principal(t, owner), owner.Name, s.domain)
-	cases := s.cases()
+	cases := s.cases(t)
 	paastest.CheckCoverage(t, tp.Faces.Now.Routes(), cases)
 	paastest.Matrix{TP: tp, Owner: owner, Other: h.account("bob"), Cases: cases,
 		Anonymous: http.StatusForbidden, Stranger: http.StatusNotFound, TokenOnAccount: http.StatusForbidden,
@@ -180,7 +242,7 @@ func TestTeamAuthorizationMatrix(t *testing.T) {
 	s := matrixScope{tp: tp, owner: func(paastest.Account) string { return team }, query: "?teamId=" + team,
 		list: paastest.Owned, domain: "acme.example.org"}
 	fixtures(t, tp, tp.Principal(t, alice), team, s.domain)
-	cases := s.cases()
+	cases := s.cases(t)
 	paastest.CheckCoverage(t, tp.Faces.Now.Routes(), cases)
 	paastest.Matrix{TP: tp, Owner: alice, Other: h.account("bob"), Cases: cases,
 		Objects:   func(paastest.Account) string { return team },
@@ -198,6 +260,10 @@ func fixtures(t *testing.T, tp *paastest.Platform, pr *paas.Principal, owner, do
 		t.Fatal(err)
 	}
 	if _, err := tp.CreateRecord(ctx, pr, owner, domain, paas.Record{Name: "www", Type: "A", Value: "192.0.2.1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := paastest.NewTestCA(t).Leaf(t, []string{domain, "www." + domain}, time.Time{}, time.Time{})
+	if _, err := tp.PutCert(ctx, pr, owner, paas.CustomCert{Domains: []string{domain}, Cert: cert, Key: key}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -221,6 +221,17 @@ func (tp *Platform) Digest(t testing.TB, owner string) string {
 		recs, err := s.Records(owner, d.Name)
 		add("records "+d.Name, recs, err)
 	}
+	if tp.Certs != nil {
+		certs, err := tp.Certs.Certificates(context.Background())
+		for _, c := range certs {
+			if c.Custom && c.Owner == owner {
+				add("cert "+c.CN, c, err)
+			}
+		}
+		if err != nil {
+			t.Fatalf("digest certs: %v", err)
+		}
+	}
 	// The engine's objects of owner's apps (other owners' may change meanwhile).
 	ctx := context.Background()
 	units, err := tp.Fake.Units(ctx)

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/selfhost/paas/acme"
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/deploy"
 	"github.com/selfhost/paas/paas/nodejitsu"
@@ -38,6 +39,7 @@ type Platform struct {
 	*platform.Platform
 	Store    *store.Store
 	Deployer *deploy.Deployer
+	Certs    *acme.Manager // local CA only: these platforms have no ACME CA
 	Fake     *runtime.Fake
 	Events   *paas.Notifier
 	Mail     *Mailer
@@ -105,6 +107,13 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 		deploy.Config{BaseImage: c.BaseImage, HealthTimeout: c.HealthTimeout, RestartBackoff: c.RestartBackoff}, log)
 	tp.Platform = platform.New(st, tp.Deployer, tp.Events,
 		platform.Config{Domain: c.Domain, Resolver: c.Resolver, Mailer: tp.Mail, PasswordCost: bcrypt.MinCost, Archive: c.Archive}, log)
+	certs, err := acme.NewManager(context.Background(), acme.Config{Storage: acme.NewStorage(st, "test", 0),
+		Zone: c.Domain, Owner: tp.Platform.CertOwner, Log: log})
+	if err != nil {
+		t.Fatalf("certificates: %v", err)
+	}
+	tp.Certs = certs
+	tp.Platform.SetCertManager(certs)
 	t.Cleanup(func() {
 		if err := tp.Close(); err != nil {
 			t.Errorf("test platform: %v", err)
@@ -160,6 +169,7 @@ func (tp *Platform) stop(clean bool) error {
 		if clean {
 			tp.Fake.Close()
 		}
+		tp.Certs.Close()
 		tp.closeErr = tp.Store.Check()
 		if err := tp.Store.Close(); tp.closeErr == nil {
 			tp.closeErr = err

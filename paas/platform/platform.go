@@ -48,6 +48,7 @@ type Platform struct {
 	auth      *authCache
 	dummyHash func() []byte
 	uploads   *uploadSlots
+	certs     CertManager // nil without an HTTPS listener
 }
 
 // New assembles the service over st and d; changes are announced on events.

@@ -52,6 +52,7 @@ func startServer(t testing.TB, dataDir string, rt runtime.Runtime, baseImage str
 	cfg.DataDir, cfg.APIAddr, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DNSAddr = dataDir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.AdminPassword, cfg.Runtime, cfg.BaseImage = "admin-password-1", rt, baseImage
 	cfg.PasswordCost = bcrypt.MinCost // the admin's hash would cost seconds under -race
+	cfg.ACMECA = ""                   // tests talk to loopback only: the ACME tests give Pebble's
 	dnsReady := make(chan string, 1)
 	cfg.Ready = func(api, http string) { ready <- [2]string{api, http} }
 	cfg.DNSReady = func(addr string) { dnsReady <- addr }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -91,6 +92,46 @@ func TestHTTPSWithLocalCA(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tls") {
 		t.Errorf("an unknown name got through TLS: %v", err)
 	}
+}
+
+// TestHTTPSServesCustomCertificate: a certificate a user uploads (PUT
+// /now/certs) is what the handshake of its name gets, chain included;
+// once deleted, the name falls back to the local CA.
+func TestHTTPSServesCustomCertificate(t *testing.T) {
+	s, addr, localRoots := httpsServer(t)
+	s.mustJSON("POST", "/domains", map[string]any{"name": "shop.example"})
+	ca := paastest.NewTestCA(t)
+	cert, key := ca.Leaf(t, []string{"shop.example", "www.shop.example"}, time.Time{}, time.Time{})
+	s.mustJSON("PUT", "/now/certs", map[string]any{"domains": []string{"shop.example", "www.shop.example"}, "cert": cert, "key": key, "ca": ca.PEM})
+	for _, name := range []string{"shop.example", "www.shop.example"} {
+		served, err := handshake(addr, name, ca.RootsOf)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if served.SerialNumber.Cmp(mustParsePEM(t, cert).SerialNumber) != 0 {
+			t.Errorf("%s is served serial %v, not the uploaded certificate", name, served.SerialNumber)
+		}
+	}
+	s.must(200, "DELETE", "/now/certs/shop.example", nil, nil)
+	if _, err := handshake(addr, "shop.example", ca.RootsOf); err == nil {
+		t.Error("the deleted certificate is still served")
+	}
+	if _, err := handshake(addr, "shop.example", localRoots); err != nil {
+		t.Errorf("after the deletion, the local CA's certificate: %v", err)
+	}
+}
+
+func mustParsePEM(t *testing.T, certPEM string) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode([]byte(certPEM))
+	if blk == nil {
+		t.Fatal("not PEM")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // httpsServer starts a server on the fake runtime with its HTTPS ingress,

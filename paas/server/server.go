@@ -6,17 +6,20 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/selfhost/paas/acme"
@@ -35,19 +38,25 @@ import (
 // Config is every setting of a running platform (flags and environment
 // variables map onto it one to one in main).
 type Config struct {
-	DataDir       string
-	APIAddr       string
-	HTTPAddr      string
-	HTTPSAddr     string
-	DNSAddr       string
-	Domain        string
-	PublicIP      string
-	BaseImage     string
-	ACMECA        string
-	ACMEEmail     string
-	AdminPassword string
-	SMTPURL       string
-	SMTPFrom      string
+	DataDir   string
+	APIAddr   string
+	HTTPAddr  string
+	HTTPSAddr string
+	DNSAddr   string
+	Domain    string
+	PublicIP  string
+	BaseImage string
+	ACMECA    string
+	ACMEEmail string
+	// ACMERoot is a PEM file of roots trusted for the ACME CA's own HTTPS
+	// endpoint (a private or test CA such as Pebble); "": the system's.
+	ACMERoot string
+	// ACMEHandshakeWait bounds a first handshake's wait for its name's
+	// certificate (0: acme.DefaultHandshakeWait; tests shorten it).
+	ACMEHandshakeWait time.Duration
+	AdminPassword     string
+	SMTPURL           string
+	SMTPFrom          string
 	// DNSResolver is the "host:port" of the DNS server asked for _now TXT
 	// records when verifying external domains; "" uses the system resolver.
 	DNSResolver string
@@ -117,6 +126,7 @@ var Defaults = Config{
 	DNSAddr:   "127.0.0.1:5353",
 	Domain:    "localhost",
 	BaseImage: runtime.DefaultBaseImage,
+	ACMECA:    acme.LetsEncrypt,
 	SMTPFrom:  "paas@localhost",
 }
 
@@ -259,21 +269,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		apiLn.Close()
 		return fmt.Errorf("http ingress listener: %w", err)
 	}
-	// HTTPS: certificates from the platform's local CA, for the names the
-	// ingress serves (ACME comes next).
+	// HTTPS: user-supplied certificates, ACME (the platform zone's
+	// wildcard over DNS-01 from our own DNS server, other names on demand
+	// over HTTP-01 on the ingress), and the local CA where ACME does not
+	// apply.
 	var httpsLn net.Listener
 	var caRoot func() []byte
 	var tlsGetCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	httpHandler := http.Handler(proxy)
 	if cfg.HTTPSAddr != "" {
-		certs := acme.NewStorage(st, paas.RandomHex(8), 0)
-		defer certs.Close()
-		ca, err := acme.NewLocalCA(ctx, certs, proxy.Serves)
+		certs, err := newCertManager(ctx, cfg, st, p, dnsSrv, log)
 		if err != nil {
 			apiLn.Close()
 			httpLn.Close()
-			return fmt.Errorf("local CA: %w", err)
+			return err
 		}
-		caRoot = ca.RootPEM
+		defer certs.Close()
+		p.SetCertManager(certs)
+		caRoot = certs.RootPEM
+		httpHandler = certs.HTTPHandler(proxy)
 		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
 			apiLn.Close()
 			httpLn.Close()
@@ -281,7 +295,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		_, port, _ := net.SplitHostPort(httpsLn.Addr().String())
 		proxy.SetHTTPSPort(port)
-		tlsGetCert = ca.GetCertificate
+		tlsGetCert = certs.GetCertificate
 	}
 	handler := NewFaces(p, log, FaceOptions{CARoot: caRoot}).Handler()
 	stopping := make(chan struct{})
@@ -296,7 +310,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	httpLn = newCapListener(httpLn, lim.PerAddr, log)
 	apiSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, apiHandler), ReadHeaderTimeout: lim.Header,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: apiMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	httpSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, proxy), ReadHeaderTimeout: lim.Header,
+	httpSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, httpHandler), ReadHeaderTimeout: lim.Header,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: ingressMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	httpsSrv := &http.Server{Handler: bodyIdleTimeout(lim.BodyIdle, proxy), ReadHeaderTimeout: lim.Header,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: ingressMaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -374,6 +388,50 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return runErr
 }
 
+// newCertManager builds the certificate machinery on the store. ACME
+// applies when a CA is configured and the platform domain can have a
+// public certificate; the zone's wildcard needs the DNS server too.
+func newCertManager(ctx context.Context, cfg Config, st *store.Store, p *platform.Platform, dnsSrv *dns.Server, log *slog.Logger) (*acme.Manager, error) {
+	mc := acme.Config{Storage: acme.NewStorage(st, paas.RandomHex(8), 0), Email: cfg.ACMEEmail, Zone: cfg.Domain,
+		Owner: p.CertOwner, HandshakeWait: cfg.ACMEHandshakeWait, Log: log}
+	if cfg.ACMECA != "" && cfg.ACMECA != "local" && certmagic.SubjectQualifiesForPublicCert(cfg.Domain) {
+		mc.CA = cfg.ACMECA
+	}
+	if cfg.ACMERoot != "" {
+		pemBytes, err := os.ReadFile(cfg.ACMERoot)
+		if err != nil {
+			return nil, fmt.Errorf("acme root: %w", err)
+		}
+		mc.TrustedRoots = x509.NewCertPool()
+		if !mc.TrustedRoots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("acme root %s: no PEM certificate", cfg.ACMERoot)
+		}
+	}
+	if cfg.DNSAddr != "" {
+		mc.DNS, mc.DNSAddr = dnsSrv, reachable(dnsSrv.UDPAddr().String())
+	}
+	m, err := acme.NewManager(ctx, mc)
+	if err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	if mc.CA != "" {
+		log.Info("ACME certificates", "ca", mc.CA, "zone_wildcard", mc.DNS != nil)
+	}
+	return m, nil
+}
+
+// reachable turns a wildcard listen address into one to dial.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
 // follow runs refresh after every notification of topics (and once at
 // once), on a goroutine that ends with ctx; wg tracks it.
 func follow(ctx context.Context, wg *sync.WaitGroup, events *paas.Notifier, refresh func(), topics ...paas.Topic) {
@@ -434,7 +492,7 @@ func (fs Faces) Routes() map[string][]api.Route {
 // Faces are the API faces, each serving its own prefix.
 type Faces struct {
 	Nodejitsu *nodejitsu.Face // "/": everything no other face claims
-	Now       *now.Face       // "/now", "/domains"
+	Now       *now.Face       // "/now", "/domains", "/certs"
 	Admin     *admin          // "/admin"
 }
 
@@ -444,7 +502,7 @@ func (fs Faces) Handler() http.Handler {
 	return api.StripTrailingSlash(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		switch first {
-		case "now", "domains":
+		case "now", "domains", "certs":
 			nw.ServeHTTP(w, r)
 		case "admin":
 			ad.ServeHTTP(w, r)

@@ -392,3 +392,29 @@ func (s *Store) ZoneSerials(build func(ZoneSource) (map[string]string, error)) (
 	}
 	return out, nil
 }
+
+// DomainCovering returns the proven domain name falls in (name itself or
+// its nearest registered ancestor) and that domain's records; ok is false
+// when no proven domain covers name.
+func (s *Store) DomainCovering(name string) (d paas.Domain, recs []paas.Record, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		domains := tx.Bucket(bucketDomains)
+		for n := name; n != ""; {
+			found, has, err := lookup[paas.Domain](domains, []byte(n))
+			if err != nil {
+				return err
+			}
+			if has {
+				d, ok = found, true
+				recs, err = recordsOf(tx, n)
+				return err
+			}
+			_, n, _ = strings.Cut(n, ".")
+		}
+		return nil
+	})
+	if err != nil {
+		return paas.Domain{}, nil, false, fmt.Errorf("domain covering %s: %w", name, err)
+	}
+	return d, recs, ok, nil
+}
