@@ -39,9 +39,12 @@ type App struct {
 	CPUs          float64           `json:"cpus,omitempty"`      // per unit; 0: the platform default
 	Env           map[string]string `json:"-"`                   // sealed at rest in SealedEnv
 	SealedEnv     []byte            `json:"sealed_env,omitempty"`
-	Package       json.RawMessage   `json:"package,omitempty"` // package.json as last given
-	Created       time.Time         `json:"created"`
-	Updated       time.Time         `json:"updated"`
+	// PrivateEnv names the variables set as private (Tsuru): their values
+	// are shown masked; they are secrets like every value, sealed at rest.
+	PrivateEnv []string        `json:"private_env,omitempty"`
+	Package    json.RawMessage `json:"package,omitempty"` // package.json as last given
+	Created    time.Time       `json:"created"`
+	Updated    time.Time       `json:"updated"`
 }
 
 // Key is the app's platform-wide id, "owner/name".

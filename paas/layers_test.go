@@ -25,14 +25,15 @@ var layerRules = []struct {
 	forbidden []string
 }{
 	// The vocabulary does no I/O of its own and knows no layer above it.
-	{"paas", true, []string{"paas/store", "paas/platform", "paas/deploy", "paas/api", "paas/nodejitsu", "paas/now", "paas/server", "go.etcd.io/bbolt"}},
-	{"paas/store", false, []string{"paas/platform", "paas/deploy", "paas/api", "paas/nodejitsu", "paas/now", "paas/server", "runtime"}},
-	{"paas/deploy", false, []string{"paas/platform", "paas/api", "paas/nodejitsu", "paas/now", "paas/server"}},
-	{"paas/platform", false, []string{"paas/api", "paas/nodejitsu", "paas/now", "paas/server", "go.etcd.io/bbolt"}},
-	{"paas/api", false, []string{"paas/store", "paas/deploy", "paas/nodejitsu", "paas/now", "paas/server", "go.etcd.io/bbolt"}},
+	{"paas", true, []string{"paas/store", "paas/platform", "paas/deploy", "paas/api", "paas/nodejitsu", "paas/now", "paas/tsuru", "paas/server", "go.etcd.io/bbolt"}},
+	{"paas/store", false, []string{"paas/platform", "paas/deploy", "paas/api", "paas/nodejitsu", "paas/now", "paas/tsuru", "paas/server", "runtime"}},
+	{"paas/deploy", false, []string{"paas/platform", "paas/api", "paas/nodejitsu", "paas/now", "paas/tsuru", "paas/server"}},
+	{"paas/platform", false, []string{"paas/api", "paas/nodejitsu", "paas/now", "paas/tsuru", "paas/server", "go.etcd.io/bbolt"}},
+	{"paas/api", false, []string{"paas/store", "paas/deploy", "paas/nodejitsu", "paas/now", "paas/tsuru", "paas/server", "go.etcd.io/bbolt"}},
 	// Faces translate HTTP to service calls and nothing else.
-	{"paas/nodejitsu", false, []string{"paas/store", "paas/deploy", "go.etcd.io/bbolt", "runtime", "paas/now", "paas/server"}},
-	{"paas/now", false, []string{"paas/store", "paas/deploy", "go.etcd.io/bbolt", "runtime", "paas/nodejitsu", "paas/server"}},
+	{"paas/nodejitsu", false, []string{"paas/store", "paas/deploy", "go.etcd.io/bbolt", "runtime", "acme", "paas/now", "paas/tsuru", "paas/server"}},
+	{"paas/now", false, []string{"paas/store", "paas/deploy", "go.etcd.io/bbolt", "runtime", "acme", "paas/nodejitsu", "paas/tsuru", "paas/server"}},
+	{"paas/tsuru", false, []string{"paas/store", "paas/deploy", "go.etcd.io/bbolt", "runtime", "acme", "paas/nodejitsu", "paas/now", "paas/server"}},
 	{"paas/ingress", false, []string{"paas/store", "paas/deploy", "paas/platform", "go.etcd.io/bbolt"}},
 	{"runtime", true, []string{"paas", "dns"}},
 	{"dns", true, []string{"paas", "runtime"}},

@@ -25,6 +25,9 @@ func ValidateTokenID(id string) error {
 	if !tokenIDRE.MatchString(id) {
 		return BadRequest("invalid token id %q: use 1-64 letters, digits, '.', '_', '@' or '-'", id)
 	}
+	if strings.HasPrefix(id, SessionTokenPrefix) {
+		return BadRequest("token ids starting with %q are reserved for login sessions", SessionTokenPrefix)
+	}
 	return nil
 }
 

@@ -42,7 +42,6 @@ func newBackend(t *testing.T, name string) *backend {
 
 func (b *backend) addr() string { return b.Listener.Addr().String() }
 
-
 // front starts the proxy on a real listener so requests go through net/http
 // exactly as in production (hijacking, flushing, context cancellation).
 func front(t *testing.T, p *Proxy) *httptest.Server {

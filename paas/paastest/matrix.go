@@ -35,6 +35,14 @@ type Case struct {
 	// Fresh: the call destroys its owner (deletes the account), so every
 	// call gets a new owner, given its objects by Matrix.Setup.
 	Fresh bool
+	// Self: the route acts on the caller's own account whoever calls it
+	// (Tsuru's DELETE /users), so only the owner's own callers (and the
+	// anonymous one) call it: for anyone else it is the same call on
+	// themselves.
+	Self bool
+	// Stranger, when set, is what another user gets here instead of the
+	// matrix's Stranger (Tsuru: others' apps are 403, others' teams 404).
+	Stranger int
 	// Req gives the concrete path and body for owner o; tag is unique per call.
 	Req func(t *testing.T, o Account, tag string) (path string, body any)
 	// Check looks at a successful response (optional).
@@ -101,6 +109,9 @@ func (m Matrix) Run(t *testing.T) {
 			if c.Class == Authed {
 				return c.Want
 			}
+			if c.Stranger != 0 && c.Class != Public {
+				return c.Stranger
+			}
 			return std(c, m.Stranger)
 		}},
 		{"admin", func(Account) Cred { return m.TP.Admin.Basic() }, func(c Case) int {
@@ -117,6 +128,9 @@ func (m Matrix) Run(t *testing.T) {
 	}
 	for _, c := range m.Cases {
 		for _, caller := range callers {
+			if c.Self && caller.Name != "anonymous" && !strings.HasPrefix(caller.Name, "owner-") {
+				continue
+			}
 			t.Run(c.Method+" "+c.Pattern+" as "+caller.Name, func(t *testing.T) {
 				o := m.Owner
 				if c.Fresh {

@@ -23,6 +23,7 @@ import (
 	"github.com/selfhost/paas/paas/platform"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/paas/store"
+	"github.com/selfhost/paas/paas/tsuru"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -134,7 +135,8 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 	if c.SignupLimit == 0 {
 		c.SignupLimit = 1 << 20
 	}
-	limit := server.FaceOptions{Nodejitsu: []nodejitsu.Option{nodejitsu.WithSignupLimit(c.SignupLimit, time.Minute)}}
+	limit := server.FaceOptions{Nodejitsu: []nodejitsu.Option{nodejitsu.WithSignupLimit(c.SignupLimit, time.Minute)},
+		Tsuru: []tsuru.Option{tsuru.WithSignupLimit(c.SignupLimit, time.Minute)}}
 	tp.Faces = server.NewFaces(tp.Platform, log, limit, c.Faces)
 	tp.Server = httptest.NewServer(tp.Faces.Handler())
 	return tp
@@ -259,6 +261,12 @@ type Response struct {
 	Body   []byte
 }
 
+// Raw is a request body of a given Content-Type ("" for none).
+type Raw struct {
+	Type string
+	Data []byte
+}
+
 // Do sends a request to the API. body: nil (none), []byte (raw,
 // octet-stream), string (raw JSON text) or any other value (marshalled).
 func (tp *Platform) Do(t testing.TB, method, path string, c Cred, body any) Response {
@@ -269,6 +277,8 @@ func (tp *Platform) Do(t testing.TB, method, path string, c Cred, body any) Resp
 	case nil:
 	case []byte:
 		rd, ctype = bytes.NewReader(b), "application/octet-stream"
+	case Raw:
+		rd, ctype = bytes.NewReader(b.Data), b.Type
 	case string:
 		rd, ctype = strings.NewReader(b), "application/json"
 	default:

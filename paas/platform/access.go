@@ -60,7 +60,7 @@ func (p *Platform) manageAccount(ctx context.Context, pr *paas.Principal, user s
 	if err := p.actFor(ctx, pr, user); err != nil {
 		return err
 	}
-	if pr.ViaToken {
+	if pr.ViaToken && !pr.Session() {
 		return paas.Forbidden("API tokens cannot read or change the user profile, password or tokens; use the password")
 	}
 	if pr.User.Name != user {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/selfhost/paas/paas"
 )
@@ -32,6 +34,57 @@ func (p *Platform) Apps(ctx context.Context, pr *paas.Principal, owner string) (
 // App returns one of owner's apps.
 func (p *Platform) App(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
 	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) { return p.store.App(owner, name) })
+}
+
+// VisibleApps are the apps pr may act on, by name: its own and its
+// teams' (every app, for an admin).
+func (p *Platform) VisibleApps(ctx context.Context, pr *paas.Principal) ([]paas.App, error) {
+	if pr == nil {
+		return nil, paas.Unauthorized("authentication required")
+	}
+	var all []paas.App
+	if pr.IsAdmin() {
+		apps, err := p.store.AllApps()
+		if err != nil {
+			return nil, err
+		}
+		all = apps
+	} else {
+		teams, err := p.store.TeamsOf(pr.User.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range append([]string{pr.User.Name}, teamNames(teams)...) {
+			apps, err := p.store.Apps(o)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, apps...)
+		}
+	}
+	slices.SortFunc(all, func(a, b paas.App) int { return strings.Compare(a.Name, b.Name) })
+	return all, nil
+}
+
+func teamNames(ts []paas.Team) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// AppNamed returns the app called name (app names are platform-wide, as
+// Tsuru addresses them) when pr may act for its owner.
+func (p *Platform) AppNamed(ctx context.Context, pr *paas.Principal, name string) (paas.App, error) {
+	a, err := p.store.AppByName(name)
+	if err != nil {
+		return paas.App{}, err
+	}
+	if err := p.actFor(ctx, pr, a.Owner); err != nil {
+		return paas.App{}, err
+	}
+	return a, nil
 }
 
 // Release returns what serves owner's app now (ok false: nothing).

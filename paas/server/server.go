@@ -32,6 +32,7 @@ import (
 	"github.com/selfhost/paas/paas/now"
 	"github.com/selfhost/paas/paas/platform"
 	"github.com/selfhost/paas/paas/store"
+	"github.com/selfhost/paas/paas/tsuru"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -461,6 +462,7 @@ func NewHandler(p *platform.Platform, log *slog.Logger) http.Handler {
 type FaceOptions struct {
 	Nodejitsu []nodejitsu.Option
 	Now       []now.Option
+	Tsuru     []tsuru.Option
 	// CARoot, when set, gives the local CA's root certificate, served at
 	// GET /admin/ca.pem so users can trust the platform's HTTPS.
 	CARoot func() []byte
@@ -472,6 +474,7 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 	for _, x := range opts {
 		o.Nodejitsu = append(o.Nodejitsu, x.Nodejitsu...)
 		o.Now = append(o.Now, x.Now...)
+		o.Tsuru = append(o.Tsuru, x.Tsuru...)
 		if x.CARoot != nil {
 			o.CARoot = x.CARoot
 		}
@@ -480,30 +483,34 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 	return Faces{
 		Nodejitsu: nodejitsu.New(p, auth, log, o.Nodejitsu...),
 		Now:       now.New(p, auth, log, o.Now...),
+		Tsuru:     tsuru.New(p, auth, log, o.Tsuru...),
 		Admin:     newAdmin(p, auth, log, o.CARoot),
 	}
 }
 
 // Routes lists every route of every face, by face name.
 func (fs Faces) Routes() map[string][]api.Route {
-	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "admin": fs.Admin.Routes()}
+	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "tsuru": fs.Tsuru.Routes(), "admin": fs.Admin.Routes()}
 }
 
 // Faces are the API faces, each serving its own prefix.
 type Faces struct {
 	Nodejitsu *nodejitsu.Face // "/": everything no other face claims
 	Now       *now.Face       // "/now", "/domains", "/certs"
+	Tsuru     *tsuru.Face     // "/tsuru"
 	Admin     *admin          // "/admin"
 }
 
 // Handler dispatches on the first path segment.
 func (fs Faces) Handler() http.Handler {
-	nj, nw, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Admin.Handler()
+	nj, nw, ts, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Tsuru.Handler(), fs.Admin.Handler()
 	return api.StripTrailingSlash(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		switch first {
 		case "now", "domains", "certs":
 			nw.ServeHTTP(w, r)
+		case "tsuru":
+			ts.ServeHTTP(w, r)
 		case "admin":
 			ad.ServeHTTP(w, r)
 		default:

@@ -1,0 +1,231 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/selfhost/paas/paas"
+)
+
+// Login checks a password for the account registered with email (Tsuru
+// logs in by email) and mints a session token for it. An unknown email is
+// 404 and a wrong password 401, as Tsuru's clients expect; the caller
+// bounds failed attempts.
+func (p *Platform) Login(ctx context.Context, email, password string) (secret string, err error) {
+	if password == "" {
+		return "", paas.BadRequest("password is required")
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	u, err := p.store.UserByEmail(email)
+	if paas.IsNotFound(err) {
+		_ = bcrypt.CompareHashAndPassword(p.dummyHash(), []byte(password)) // as long as a real check
+		return "", paas.NotFound("no user with email %q", email)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !p.auth.verify(u, password) {
+		return "", paas.Unauthorized("wrong password")
+	}
+	if _, err := p.checkConfirmed(u, ""); err != nil {
+		return "", err
+	}
+	secret, _, err = p.store.CreateToken(u.Name, paas.SessionTokenPrefix+paas.RandomHex(8), false)
+	return secret, err
+}
+
+// Logout ends the caller's session: the session token it used is
+// revoked. A caller using the password or an API token has no session to
+// end (API tokens are revoked through the token routes).
+func (p *Platform) Logout(ctx context.Context, pr *paas.Principal) error {
+	if pr == nil {
+		return paas.Unauthorized("authentication required")
+	}
+	if !pr.Session() {
+		return nil
+	}
+	return p.store.DeleteToken(pr.User.Name, pr.TokenID)
+}
+
+// maxNameTries bounds the user names tried for a new account by email.
+const maxNameTries = 20
+
+// SignUpByEmail is SignUp for clients that know users by email only
+// (Tsuru): the user name is made from the email's local part, numbered
+// when taken. The account needs its invite code (ConfirmOrReset) before
+// it can log in, as every sign-up.
+func (p *Platform) SignUpByEmail(ctx context.Context, email, password string) (paas.User, error) {
+	if err := paas.ValidateEmail(email); err != nil {
+		return paas.User{}, err
+	}
+	if password == "" {
+		return paas.User{}, paas.BadRequest("password is required")
+	}
+	if taken, err := p.store.EmailTaken(email); err != nil || taken {
+		if err == nil {
+			err = paas.Conflict("email %q is already registered", email)
+		}
+		return paas.User{}, err
+	}
+	base := userNameFromEmail(email)
+	for i := 1; i <= maxNameTries; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		u, err := p.SignUp(ctx, name, email, password)
+		if err == nil || !errorsIsConflictOnName(err) {
+			return u, err
+		}
+	}
+	return paas.User{}, paas.Conflict("no free user name for %q", email)
+}
+
+// errorsIsConflictOnName: the name was taken (the email was checked).
+func errorsIsConflictOnName(err error) bool {
+	return errors.Is(err, paas.ErrConflict) && !strings.Contains(err.Error(), "email")
+}
+
+func userNameFromEmail(email string) string {
+	local, _, _ := strings.Cut(strings.ToLower(email), "@")
+	b := []byte{}
+	for _, c := range []byte(local) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+			b = append(b, c)
+		default:
+			b = append(b, '-')
+		}
+	}
+	name := strings.Trim(string(b), ".-_")
+	if len(name) > 30 {
+		name = name[:30]
+	}
+	if name == "" || paas.ValidateUserName(name) != nil {
+		name = "user"
+	}
+	return name
+}
+
+// ConfirmOrReset is Tsuru's reset-password for the account of email:
+// without a code it mails one (the invite code again for an unconfirmed
+// account, else a reset code); with the invite code it confirms the
+// account (its sign-up password stands); with a reset code it sets a new
+// random password and mails it, as Tsuru does.
+func (p *Platform) ConfirmOrReset(ctx context.Context, email, code string) error {
+	u, err := p.store.UserByEmail(email)
+	if err != nil {
+		return err
+	}
+	if !u.Confirmed {
+		if code == "" {
+			return p.resendInvite(u)
+		}
+		_, err := p.Confirm(ctx, u.Name, code, "")
+		return err
+	}
+	if code == "" {
+		return p.Forgot(ctx, u.Name, "", "")
+	}
+	password := paas.RandomSecret(16)
+	if err := p.Forgot(ctx, u.Name, code, password); err != nil {
+		return err
+	}
+	if err := p.cfg.Mailer.Send(u.Email, "Your new password",
+		fmt.Sprintf("The password of user %s was reset; the new one is: %s", u.Name, password)); err != nil {
+		p.log.Error("send new password", "user", u.Name, "err", err)
+	}
+	return nil
+}
+
+func (p *Platform) resendInvite(u paas.User) error {
+	code := paas.RandomSecret(12)
+	if _, err := p.store.UpdateUser(u.Name, func(x *paas.User) error {
+		if x.Confirmed {
+			return paas.Conflict("user %q is already confirmed", x.Name)
+		}
+		x.InviteHash = paas.SHA256Hex(code)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := p.cfg.Mailer.Send(u.Email, "Confirm your account",
+		fmt.Sprintf("Your invite code for user %s is: %s", u.Name, code)); err != nil {
+		p.log.Error("send invite code", "user", u.Name, "err", err)
+	}
+	return nil
+}
+
+// ChangePassword sets the caller's password after checking the old one
+// (a wrong one is 403, as Tsuru answers).
+func (p *Platform) ChangePassword(ctx context.Context, pr *paas.Principal, old, new string) error {
+	if old == "" || new == "" {
+		return paas.BadRequest("both the old and the new password are required")
+	}
+	if err := p.manageAccount(ctx, pr, pr.User.Name); err != nil {
+		return err
+	}
+	u, err := p.store.User(pr.User.Name)
+	if err != nil {
+		return err
+	}
+	if !p.auth.verify(u, old) {
+		return paas.Forbidden("the old password does not match")
+	}
+	_, err = p.UpdateUser(ctx, pr, u.Name, UserUpdate{Password: &new})
+	return err
+}
+
+// userRef resolves a user given by name or by email (Tsuru's way).
+func (p *Platform) userRef(ref string) (string, error) {
+	if strings.Contains(ref, "@") {
+		u, err := p.store.UserByEmail(ref)
+		return u.Name, err
+	}
+	u, err := p.store.User(paas.NormalizeUserName(ref))
+	return u.Name, err
+}
+
+// AddTeamUser makes the user given by name or email a member of team
+// (its owners only: the user is looked up after that check).
+func (p *Platform) AddTeamUser(ctx context.Context, pr *paas.Principal, team, ref string) (paas.Team, error) {
+	t, err := p.Team(ctx, pr, team)
+	if err != nil {
+		return paas.Team{}, err
+	}
+	if err := manageTeam(pr, t); err != nil {
+		return paas.Team{}, err
+	}
+	name, err := p.userRef(ref)
+	if err != nil {
+		return paas.Team{}, err
+	}
+	if t.Role(name) != "" {
+		return t, nil
+	}
+	return p.SetTeamMember(ctx, pr, team, name, paas.RoleMember)
+}
+
+// RemoveTeamUser removes the user given by name or email from team.
+func (p *Platform) RemoveTeamUser(ctx context.Context, pr *paas.Principal, team, ref string) (paas.Team, error) {
+	t, err := p.Team(ctx, pr, team)
+	if err != nil {
+		return paas.Team{}, err
+	}
+	name := paas.NormalizeUserName(ref)
+	if strings.Contains(ref, "@") {
+		if name, err = p.userRef(ref); err != nil {
+			if manageTeam(pr, t) != nil {
+				return paas.Team{}, manageTeam(pr, t)
+			}
+			return paas.Team{}, err
+		}
+	}
+	return p.RemoveTeamMember(ctx, pr, t.Name, name)
+}

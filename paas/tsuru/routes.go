@@ -1,0 +1,136 @@
+// Package tsuru is the Tsuru API face (document 003), served under
+// /tsuru, as the tsuru CLI 0.17/0.18 uses it (clients.md wins where it and
+// the document differ). Its specifics, all here: every answer carries
+// Supported-Tsuru; apps are addressed by their platform-wide name; users
+// log in by email and get a session token; streamed answers are one JSON
+// object per line ({"Message"} or a final {"Error"}), and a deploy's is
+// plain text ending "\nOK\n".
+package tsuru
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/selfhost/paas/paas/api"
+	"github.com/selfhost/paas/paas/platform"
+)
+
+// Prefix is where the face is served.
+const Prefix = "/tsuru"
+
+// SupportedClient is the oldest client version the face supports (the
+// Supported-Tsuru header): tsuru-client 0.17 speaks the document's API.
+const SupportedClient = "0.17.1"
+
+// Login attempts allowed per client address and email per window.
+const (
+	loginLimit  = 20
+	loginWindow = time.Minute
+)
+
+// Face holds the face's dependencies.
+type Face struct {
+	p       *platform.Platform
+	auth    *api.Authenticator
+	a       *api.Adapter
+	router  *api.Router
+	logins  *api.Limiter // failed logins per address and email
+	signups *api.Limiter // sign-ups and resets per address: each costs a hash and a mail
+	window  time.Duration
+}
+
+// Option changes a face setting (tests raise the sign-up limit).
+type Option func(*Face)
+
+// WithSignupLimit sets the sign-ups and reset requests allowed per client
+// address per window.
+func WithSignupLimit(n int, window time.Duration) Option {
+	return func(f *Face) { f.signups, f.window = api.NewLimiter(n, window, nil), window }
+}
+
+// New returns the face.
+func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, opts ...Option) *Face {
+	f := &Face{p: p, auth: auth, logins: api.NewLimiter(loginLimit, loginWindow, nil),
+		signups: api.NewLimiter(10, time.Minute, nil), window: time.Minute,
+		a: &api.Adapter{Log: log, Before: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Supported-Tsuru", SupportedClient)
+		}}}
+	for _, o := range opts {
+		o(f)
+	}
+	// httprouter cannot hold /users/info beside /users/:email/tokens: the
+	// static user paths are a group of their own, tried first.
+	f.router = f.a.NewRouter(f.staticUserRoutes(), f.routes())
+	return f
+}
+
+func (f *Face) staticUserRoutes() []api.Route {
+	w := f.auth.With
+	return []api.Route{
+		{Method: "DELETE", Path: Prefix + "/users/tokens", Name: "logout", Handle: w(f.logout)},
+		{Method: "GET", Path: Prefix + "/users/info", Name: "userInfo", Handle: w(f.userInfo)},
+		{Method: "PUT", Path: Prefix + "/users/password", Name: "changePassword", Handle: w(f.changePassword)},
+		{Method: "POST", Path: Prefix + "/users/keys", Name: "addKey", Handle: w(f.addKey)},
+		{Method: "DELETE", Path: Prefix + "/users/keys", Name: "removeKey", Handle: w(f.removeKey)},
+	}
+}
+
+func (f *Face) routes() []api.Route {
+	w := f.auth.With
+	return []api.Route{
+		{Method: "GET", Path: Prefix + "/auth/scheme", Name: "authScheme", Handle: f.authScheme},
+		{Method: "GET", Path: Prefix + "/info", Name: "info", Handle: f.info},
+
+		// Users.
+		{Method: "POST", Path: Prefix + "/users", Name: "createUser", Handle: f.createUser},
+		{Method: "DELETE", Path: Prefix + "/users", Name: "removeUser", Handle: w(f.removeUser)},
+		{Method: "POST", Path: Prefix + "/users/:email/tokens", Name: "login", Handle: f.login},
+		{Method: "POST", Path: Prefix + "/users/:email/password", Name: "resetPassword", Handle: f.resetPassword},
+
+		// Teams.
+		{Method: "GET", Path: Prefix + "/teams", Name: "listTeams", Handle: w(f.listTeams)},
+		{Method: "POST", Path: Prefix + "/teams", Name: "createTeam", Handle: w(f.createTeam)},
+		{Method: "GET", Path: Prefix + "/teams/:team", Name: "teamInfo", Handle: w(f.teamInfo)},
+		{Method: "DELETE", Path: Prefix + "/teams/:team", Name: "removeTeam", Handle: w(f.removeTeam)},
+		{Method: "PUT", Path: Prefix + "/teams/:team/:user", Name: "addTeamUser", Handle: w(f.addTeamUser)},
+		{Method: "DELETE", Path: Prefix + "/teams/:team/:user", Name: "removeTeamUser", Handle: w(f.removeTeamUser)},
+
+		// Apps.
+		{Method: "GET", Path: Prefix + "/apps", Name: "listApps", Handle: w(f.listApps)},
+		{Method: "POST", Path: Prefix + "/apps", Name: "createApp", Handle: w(f.createApp)},
+		{Method: "GET", Path: Prefix + "/apps/:app", Name: "appInfo", Handle: w(f.app(f.appInfo))},
+		{Method: "DELETE", Path: Prefix + "/apps/:app", Name: "removeApp", Handle: w(f.app(f.removeApp))},
+		{Method: "GET", Path: Prefix + "/apps/:app/start", Name: "startApp", Handle: w(f.app(f.lifecycle((*platform.Platform).StartApp, "started")))},
+		{Method: "POST", Path: Prefix + "/apps/:app/start", Name: "startApp", Handle: w(f.app(f.lifecycle((*platform.Platform).StartApp, "started")))},
+		{Method: "GET", Path: Prefix + "/apps/:app/stop", Name: "stopApp", Handle: w(f.app(f.lifecycle((*platform.Platform).StopApp, "stopped")))},
+		{Method: "POST", Path: Prefix + "/apps/:app/stop", Name: "stopApp", Handle: w(f.app(f.lifecycle((*platform.Platform).StopApp, "stopped")))},
+		{Method: "GET", Path: Prefix + "/apps/:app/restart", Name: "restartApp", Handle: w(f.app(f.lifecycle((*platform.Platform).RestartApp, "restarted")))},
+		{Method: "POST", Path: Prefix + "/apps/:app/restart", Name: "restartApp", Handle: w(f.app(f.lifecycle((*platform.Platform).RestartApp, "restarted")))},
+		{Method: "GET", Path: Prefix + "/apps/:app/env", Name: "getEnv", Handle: w(f.app(f.getEnv))},
+		{Method: "POST", Path: Prefix + "/apps/:app/env", Name: "setEnv", Handle: w(f.app(f.setEnv))},
+		{Method: "DELETE", Path: Prefix + "/apps/:app/env", Name: "unsetEnv", Handle: w(f.app(f.unsetEnv))},
+		{Method: "GET", Path: Prefix + "/apps/:app/log", Name: "appLog", Handle: w(f.app(f.appLog))},
+		{Method: "PUT", Path: Prefix + "/apps/:app/units", Name: "addUnits", Handle: w(f.app(f.changeUnits(+1)))},
+		{Method: "DELETE", Path: Prefix + "/apps/:app/units", Name: "removeUnits", Handle: w(f.app(f.changeUnits(-1)))},
+		{Method: "POST", Path: Prefix + "/apps/:app/deploy", Name: "deploy", Handle: w(f.app(f.deploy))},
+		{Method: "GET", Path: Prefix + "/apps/:app/quota", Name: "appQuota", Handle: w(f.app(f.appQuota))},
+
+		// Deploys.
+		{Method: "GET", Path: Prefix + "/deploys", Name: "listDeploys", Handle: w(f.listDeploys)},
+		{Method: "GET", Path: Prefix + "/deploys/:id", Name: "deployInfo", Handle: w(f.deployInfo)},
+
+		// The installation.
+		{Method: "GET", Path: Prefix + "/platforms", Name: "listPlatforms", Handle: w(f.listPlatforms)},
+		{Method: "GET", Path: Prefix + "/pools", Name: "listPools", Handle: w(f.listPools)},
+	}
+}
+
+// Handler serves the face.
+func (f *Face) Handler() http.Handler { return f.router }
+
+// Routes lists every route of the face.
+func (f *Face) Routes() []api.Route { return f.router.Routes() }
+
+// Adapter exposes the face's error writer.
+func (f *Face) Adapter() *api.Adapter { return f.a }

@@ -1,0 +1,318 @@
+package tsuru_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"mime/multipart"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/tsuru"
+)
+
+const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0Y2hlY2tlZGtleWZvcnRoZXRzdXJ1ZmFjZXRlc3Q= test"
+
+var deployIDRE = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+func newPlatform(t *testing.T) *paastest.Platform {
+	t.Helper()
+	return paastest.NewPlatform(t, paastest.Config{Domain: "paas.test"})
+}
+
+// archive is a deployable app as the tsuru client packs it: first entry
+// ".", names without "./".
+func archive(t testing.TB, name string) []byte {
+	t.Helper()
+	return paastest.TarGz(t, map[string]string{
+		"package.json": `{"name":"` + name + `","scripts":{"start":"node server.js"}}`, "server.js": "//"})
+}
+
+// multipartFile is the client's deploy body.
+func multipartFile(t testing.TB, data []byte) paastest.Raw {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fw, err := mw.CreateFormFile("file", "archive.tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	mw.Close()
+	return paastest.Raw{Type: mw.FormDataContentType(), Data: b.Bytes()}
+}
+
+// newApp gives owner a stopped app with one snapshot.
+func newApp(t *testing.T, tp *paastest.Platform, o paastest.Account, name string) {
+	t.Helper()
+	ctx := context.Background()
+	pr := tp.Principal(t, o)
+	if _, err := tp.CreateApp(ctx, pr, o.Name, paas.AppSpec{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.UploadSnapshot(ctx, pr, o.Name, name, "v1", bytes.NewReader(archive(t, name))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func streamOK(t *testing.T, r paastest.Response) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(string(r.Body)), "\n") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("stream line %q is not a JSON object: %v", line, err)
+		}
+		if m["Error"] != "" {
+			t.Fatalf("stream failed: %s", r.Body)
+		}
+	}
+}
+
+// TestAuthorizationMatrix calls every route of the face as every kind of
+// caller on the owner's objects: anonymous callers get exactly 401 (the
+// client then asks to log in), other users 403 for an app and 404 for a
+// team, as for one that does not exist; API tokens cannot act on the
+// account. Every answer carries Supported-Tsuru.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	tp := newPlatform(t)
+	ctx := context.Background()
+	alice, bob, carol := tp.NewUser(t, "alice"), tp.NewUser(t, "bob"), tp.NewUser(t, "carol")
+	newApp(t, tp, alice, "site")
+	if _, err := tp.StartApp(ctx, tp.Principal(t, alice), "alice", "site"); err != nil {
+		t.Fatal(err)
+	}
+	newApp(t, tp, bob, "bobsite")
+	newApp(t, tp, tp.Admin, "adminsite")
+	tp.NewTeam(t, "crew", alice, carol)
+	siteDeploy := func(t *testing.T) string {
+		r := tp.Do(t, "GET", "/tsuru/deploys?app=site", alice.Basic(), nil)
+		var ds []struct{ ID string }
+		if err := json.Unmarshal(r.Body, &ds); err != nil || len(ds) == 0 {
+			t.Fatalf("deploys of site: %d %s", r.Status, r.Body)
+		}
+		return ds[0].ID
+	}
+	freshApp := func(t *testing.T, o paastest.Account, tag string) string {
+		newApp(t, tp, o, "app-"+tag)
+		return "app-" + tag
+	}
+	freshTeam := func(t *testing.T, o paastest.Account, tag string, members ...paastest.Account) string {
+		tp.NewTeam(t, "team-"+tag, o, members...)
+		return "team-" + tag
+	}
+	fixed := paastest.Fixed
+	cases := []paastest.Case{
+		{Method: "GET", Pattern: "/tsuru/auth/scheme", Class: paastest.Public, Want: 200, Req: fixed("/tsuru/auth/scheme", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !strings.Contains(string(r.Body), `"name":"native"`) {
+					t.Errorf("auth scheme: %s", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/tsuru/info", Class: paastest.Public, Want: 200, Req: fixed("/tsuru/info", nil)},
+		{Method: "POST", Pattern: "/tsuru/users", Class: paastest.Public, Want: 201,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/users", map[string]string{"email": tag + "@example.net", "password": "secret-" + tag}
+			}},
+		{Method: "POST", Pattern: "/tsuru/users/:email/tokens", Class: paastest.Public, Want: 200,
+			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
+				return "/tsuru/users/" + o.Email() + "/tokens", `{"password":"` + o.Password + `"}`
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				var b map[string]string
+				if json.Unmarshal(r.Body, &b) != nil || !paas.LooksLikeToken(b["token"]) {
+					t.Errorf("login answer: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/tsuru/users/:email/password", Class: paastest.Public, Want: 200,
+			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
+				return "/tsuru/users/" + o.Email() + "/password", nil
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/users/tokens", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/users/tokens", nil)},
+		{Method: "GET", Pattern: "/tsuru/users/info", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/users/info", nil)},
+		{Method: "PUT", Pattern: "/tsuru/users/password", Class: paastest.Account_, Want: 200, Self: true,
+			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
+				return "/tsuru/users/password", map[string]string{"old": o.Password, "new": o.Password}
+			}},
+		{Method: "POST", Pattern: "/tsuru/users/keys", Class: paastest.Account_, Want: 200, Self: true,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/users/keys", map[string]string{"key": sshKey, "name": "k" + tag}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/users/keys", Class: paastest.Account_, Want: 200, Self: true,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				if _, err := tp.PutSSHKey(ctx, tp.Principal(t, o), o.Name, paas.SSHKey{ID: "d" + tag, Key: sshKey}); err != nil {
+					t.Fatal(err)
+				}
+				return "/tsuru/users/keys", map[string]string{"name": "d" + tag}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/users", Class: paastest.Account_, Want: 200, Self: true, Fresh: true, Req: fixed("/tsuru/users", nil),
+			Check: func(t *testing.T, o paastest.Account, _ string, _ paastest.Response) {
+				if _, err := tp.Store.User(o.Name); !paas.IsNotFound(err) {
+					t.Errorf("deleted user: %v", err)
+				}
+			}},
+
+		{Method: "GET", Pattern: "/tsuru/teams", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/teams", nil)},
+		{Method: "POST", Pattern: "/tsuru/teams", Class: paastest.Authed, Want: 201,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/teams", map[string]string{"name": "new-" + tag}
+			}},
+		{Method: "GET", Pattern: "/tsuru/teams/:team", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/teams/crew", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !strings.Contains(string(r.Body), `"carol"`) {
+					t.Errorf("team info: %s", r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/teams/:team", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/teams/" + freshTeam(t, o, tag), nil
+			}},
+		{Method: "PUT", Pattern: "/tsuru/teams/:team/:user", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/teams/" + freshTeam(t, o, tag) + "/" + carol.Email(), nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, _ paastest.Response) {
+				if team, err := tp.Store.Team("team-" + tag); err != nil || team.Role("carol") == "" {
+					t.Errorf("carol was not added: %v %+v", err, team)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/teams/:team/:user", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/teams/" + freshTeam(t, o, tag, carol) + "/" + carol.Email(), nil
+			}},
+
+		{Method: "GET", Pattern: "/tsuru/apps", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/apps", nil)},
+		{Method: "POST", Pattern: "/tsuru/apps", Class: paastest.Authed, Want: 201,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps", map[string]any{"name": "new-" + tag, "platform": "node", "plan": map[string]string{"name": ""}, "pool": ""}
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				var m map[string]string // the client decodes exactly this
+				if err := json.Unmarshal(r.Body, &m); err != nil || m["ip"] != "new-"+tag+".paas.test" {
+					t.Errorf("create answer %s: %v", r.Body, err)
+				}
+			}},
+		{Method: "GET", Pattern: "/tsuru/apps/:app", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				var a struct {
+					Units []struct{ ID, Status, ProcessName, Ip string }
+					Ip    string
+					Teams []string
+				}
+				if err := json.Unmarshal(r.Body, &a); err != nil || len(a.Units) != 1 || a.Units[0].ID == "" || a.Units[0].Status != "started" || a.Ip != "site.paas.test" {
+					t.Errorf("app info %s: %v", r.Body, err)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/apps/:app", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps/" + freshApp(t, o, tag), nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				streamOK(t, r)
+				if _, err := tp.Store.App(o.Name, "app-"+tag); !paas.IsNotFound(err) {
+					t.Errorf("removed app: %v", err)
+				}
+			}},
+	}
+	for _, action := range []string{"start", "stop", "restart"} {
+		for _, method := range []string{"GET", "POST"} {
+			cases = append(cases, paastest.Case{Method: method, Pattern: "/tsuru/apps/:app/" + action, Class: paastest.Owned, Want: 200,
+				Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+					return "/tsuru/apps/" + freshApp(t, o, tag) + "/" + action, nil
+				},
+				Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) { streamOK(t, r) }})
+		}
+	}
+	cases = append(cases, []paastest.Case{
+		{Method: "GET", Pattern: "/tsuru/apps/:app/env", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/env", "null")},
+		{Method: "POST", Pattern: "/tsuru/apps/:app/env", Class: paastest.Owned, Want: 200,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps/site/env?private=true&noRestart=true", map[string]string{"V_" + strings.ToUpper(tag): "x"}
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) { streamOK(t, r) }},
+		{Method: "DELETE", Pattern: "/tsuru/apps/:app/env", Class: paastest.Owned, Want: 200,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps/site/env?noRestart=true&env=V_" + strings.ToUpper(tag), nil
+			}},
+		{Method: "GET", Pattern: "/tsuru/apps/:app/log", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/log?lines=10", nil)},
+		{Method: "PUT", Pattern: "/tsuru/apps/:app/units", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps/" + freshApp(t, o, tag) + "/units?units=1", nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				streamOK(t, r)
+				if a, _ := tp.Store.App(o.Name, "app-"+tag); a.Units != 2 {
+					t.Errorf("units after adding 1: %d", a.Units)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/apps/:app/units", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				name := freshApp(t, o, tag)
+				if _, err := tp.ScaleApp(ctx, tp.Principal(t, o), o.Name, name, 3); err != nil {
+					t.Fatal(err)
+				}
+				return "/tsuru/apps/" + name + "/units?units=2", nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if a, _ := tp.Store.App(o.Name, "app-"+tag); a.Units != 1 {
+					t.Errorf("units after removing 2 of 3: %d", a.Units)
+				}
+			}},
+		{Method: "POST", Pattern: "/tsuru/apps/:app/deploy", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/apps/" + freshApp(t, o, tag) + "/deploy", multipartFile(t, archive(t, "app-"+tag))
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !strings.HasSuffix(string(r.Body), "\nOK\n") {
+					t.Errorf("deploy log does not end with OK: %q", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/tsuru/apps/:app/quota", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/quota", nil)},
+		{Method: "GET", Pattern: "/tsuru/deploys", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/deploys?app=site&limit=10", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				var ds []struct{ ID, App string }
+				if err := json.Unmarshal(r.Body, &ds); err != nil || len(ds) == 0 || !deployIDRE.MatchString(ds[0].ID) || ds[0].App != "site" {
+					t.Errorf("deploys: %s", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/tsuru/deploys/:id", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, _ paastest.Account, _ string) (string, any) {
+				return "/tsuru/deploys/" + siteDeploy(t), nil
+			}},
+		{Method: "GET", Pattern: "/tsuru/platforms", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/platforms", nil)},
+		{Method: "GET", Pattern: "/tsuru/pools", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/pools", nil)},
+	}...)
+	paastest.CheckCoverage(t, tp.Faces.Tsuru.Routes(), cases)
+	paastest.Matrix{TP: tp, Owner: alice, Other: bob, Cases: cases,
+		Anonymous: http.StatusUnauthorized, Stranger: http.StatusForbidden, TokenOnAccount: http.StatusForbidden,
+		Extra: []paastest.Caller{{Name: "owner-session", Cred: func(o paastest.Account) paastest.Cred {
+			return paastest.BearerCred(login(t, tp, o))
+		}, Expect: func(c paastest.Case) int { return c.Want }}},
+		Check: func(t *testing.T, what string, r paastest.Response) {
+			if r.Header.Get("Supported-Tsuru") != tsuru.SupportedClient {
+				t.Errorf("%s: Supported-Tsuru %q", what, r.Header.Get("Supported-Tsuru"))
+			}
+		}}.Run(t)
+}
+
+// login logs o in the client's way and returns the session token.
+func login(t *testing.T, tp *paastest.Platform, o paastest.Account) string {
+	t.Helper()
+	r := tp.Do(t, "POST", "/tsuru/users/"+o.Email()+"/tokens", nil, paastest.Raw{Data: []byte(`{"password":"` + o.Password + `"}`)})
+	var b map[string]string
+	if r.Status != 200 || json.Unmarshal(r.Body, &b) != nil {
+		t.Fatalf("login %s: %d %s", o.Name, r.Status, r.Body)
+	}
+	return b["token"]
+}
+
+// TestRoutesReachHandlers: every path of the table reaches its handler.
+func TestRoutesReachHandlers(t *testing.T) {
+	t.Parallel()
+	tp := newPlatform(t)
+	paastest.CheckRoutesReachHandlers(t, tp.Faces.Handler(), tp.Faces.Tsuru.Routes())
+}
