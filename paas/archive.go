@@ -275,10 +275,7 @@ func stripTopFolder(files []ArchiveFile) []ArchiveFile {
 // minimal base image has none); one with shell syntax runs under /bin/sh.
 func StartCommand(pkg PackageJSON, has func(path string) bool) ([]string, error) {
 	if s := strings.TrimSpace(pkg.Scripts["start"]); s != "" {
-		if shellMeta.MatchString(s) {
-			return []string{"/bin/sh", "-c", s}, nil
-		}
-		return strings.Fields(s), nil
+		return CommandLine(s), nil
 	}
 	if pkg.Main != "" {
 		main := path.Clean(pkg.Main)
@@ -291,6 +288,17 @@ func StartCommand(pkg PackageJSON, has func(path string) bool) ([]string, error)
 		return []string{"node", "server.js"}, nil
 	}
 	return nil, BadRequest("package.json has no start script (scripts.start), no main, and there is no server.js")
+}
+
+// CommandLine is how a command line runs in a unit: split into words
+// when simple (the minimal base image has no shell), under /bin/sh when it
+// has shell syntax.
+func CommandLine(s string) []string {
+	s = strings.TrimSpace(s)
+	if shellMeta.MatchString(s) {
+		return []string{"/bin/sh", "-c", s}
+	}
+	return strings.Fields(s)
 }
 
 var shellMeta = regexp.MustCompile("[|&;<>()$`\\\\\"'*?\\[\\]#~=%{}]")

@@ -323,3 +323,42 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// Bounds of a command run in units.
+const maxCommandBytes = 4096
+
+// RunCommand runs command in the running units of owner's app (the first
+// only, with once), as the unit's user, within its limits; out(unit)
+// receives each unit's output as it comes.
+func (p *Platform) RunCommand(ctx context.Context, pr *paas.Principal, owner, name, command string, once bool, out func(unit string) io.Writer) error {
+	a, err := p.App(ctx, pr, owner, name)
+	if err != nil {
+		return err
+	}
+	if len(command) > maxCommandBytes {
+		return paas.BadRequest("command is longer than %d bytes", maxCommandBytes)
+	}
+	argv := paas.CommandLine(command)
+	if len(argv) == 0 {
+		return paas.BadRequest("no command to run")
+	}
+	return p.deployer.Run(ctx, a.Key(), argv, once, out)
+}
+
+// SwapApps exchanges the addresses of two apps the caller may act on
+// (Tsuru's swap): the ingress and the DNS follow the one change together.
+func (p *Platform) SwapApps(ctx context.Context, pr *paas.Principal, name1, name2 string) error {
+	a, err := p.AppNamed(ctx, pr, name1)
+	if err != nil {
+		return err
+	}
+	b, err := p.AppNamed(ctx, pr, name2)
+	if err != nil {
+		return err
+	}
+	if _, _, err := p.store.SwapSubdomains(a.Owner, a.Name, b.Owner, b.Name); err != nil {
+		return err
+	}
+	p.appsDidChange()
+	return nil
+}

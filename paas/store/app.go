@@ -233,3 +233,39 @@ func releaseAppName(tx *bolt.Tx, owner, name string) error {
 	}
 	return nil
 }
+
+// SwapSubdomains exchanges the subdomains (the addresses) of two apps in
+// one transaction: at no point does either name serve nothing, or both.
+func (s *Store) SwapSubdomains(ownerA, nameA, ownerB, nameB string) (paas.App, paas.App, error) {
+	var a, b paas.App
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if a, err = s.getApp(tx, ownerA, nameA); err != nil {
+			return err
+		}
+		if b, err = s.getApp(tx, ownerB, nameB); err != nil {
+			return err
+		}
+		if a.Key() == b.Key() {
+			return paas.BadRequest("cannot swap an app with itself")
+		}
+		hosts := tx.Bucket(bucketHosts)
+		if err := putJSON(hosts, []byte(a.Subdomain), appHost(b.Owner, b.Name)); err != nil {
+			return err
+		}
+		if err := putJSON(hosts, []byte(b.Subdomain), appHost(a.Owner, a.Name)); err != nil {
+			return err
+		}
+		a.Subdomain, b.Subdomain = b.Subdomain, a.Subdomain
+		now := s.now()
+		a.Updated, b.Updated = now, now
+		if err := s.putApp(tx, a); err != nil {
+			return err
+		}
+		return s.putApp(tx, b)
+	})
+	if err != nil {
+		return paas.App{}, paas.App{}, fmt.Errorf("swap %s/%s and %s/%s: %w", ownerA, nameA, ownerB, nameB, err)
+	}
+	return a, b, nil
+}

@@ -330,3 +330,31 @@ func (f *Face) listPools(w http.ResponseWriter, _ *http.Request, _ httprouter.Pa
 	api.WriteJSON(w, http.StatusOK, map[string]any{"pools_by_team": []any{}, "public_pools": []map[string]string{{"Name": defaultPool}}})
 	return nil
 }
+
+// swap exchanges the addresses of ?app1= and ?app2=.
+func (f *Face) swap(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	q := r.URL.Query()
+	if q.Get("app1") == "" || q.Get("app2") == "" {
+		return paas.BadRequest("app1 and app2 are required")
+	}
+	if err := f.p.SwapApps(r.Context(), pr, q.Get("app1"), q.Get("app2")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// changePool: one pool here (a node label once units spread over a
+// cluster), so only "default" is accepted; the body is the pool name.
+func (f *Face) changePool(w http.ResponseWriter, r *http.Request, _ httprouter.Params, _ *paas.Principal, a paas.App) error {
+	raw, err := api.ReadBody(w, r, 4096)
+	if err != nil {
+		return err
+	}
+	pool := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	if pool != defaultPool {
+		return paas.BadRequest("unknown pool %q (pools: %s)", pool, defaultPool)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

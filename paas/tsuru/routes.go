@@ -115,6 +115,9 @@ func (f *Face) routes() []api.Route {
 		{Method: "DELETE", Path: Prefix + "/apps/:app/units", Name: "removeUnits", Handle: w(f.app(f.changeUnits(-1)))},
 		{Method: "POST", Path: Prefix + "/apps/:app/deploy", Name: "deploy", Handle: w(f.app(f.deploy))},
 		{Method: "GET", Path: Prefix + "/apps/:app/quota", Name: "appQuota", Handle: w(f.app(f.appQuota))},
+		{Method: "POST", Path: Prefix + "/apps/:app/run", Name: "run", Handle: w(f.app(f.run))},
+		{Method: "POST", Path: Prefix + "/apps/:app/pool", Name: "changePool", Handle: w(f.app(f.changePool))},
+		{Method: "PUT", Path: Prefix + "/swap", Name: "swap", Handle: w(f.swap)},
 
 		// Deploys.
 		{Method: "GET", Path: Prefix + "/deploys", Name: "listDeploys", Handle: w(f.listDeploys)},

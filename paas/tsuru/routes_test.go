@@ -283,6 +283,25 @@ func TestAuthorizationMatrix(t *testing.T) {
 			Req: func(t *testing.T, _ paastest.Account, _ string) (string, any) {
 				return "/tsuru/deploys/" + siteDeploy(t), nil
 			}},
+		{Method: "POST", Pattern: "/tsuru/apps/:app/run", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/run?once=true", "ls -la"),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				streamOK(t, r)
+				if !strings.Contains(string(r.Body), "ran ls -la in ") {
+					t.Errorf("run output: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/tsuru/apps/:app/pool", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/pool", "default")},
+		{Method: "PUT", Pattern: "/tsuru/swap", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/swap?app1=" + freshApp(t, o, tag+"a") + "&app2=" + freshApp(t, o, tag+"b"), nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, _ paastest.Response) {
+				a, _ := tp.Store.App(o.Name, "app-"+tag+"a")
+				b, _ := tp.Store.App(o.Name, "app-"+tag+"b")
+				if a.Subdomain != "app-"+tag+"b" || b.Subdomain != "app-"+tag+"a" {
+					t.Errorf("after the swap: %s has %s, %s has %s", a.Name, a.Subdomain, b.Name, b.Subdomain)
+				}
+			}},
 		{Method: "GET", Pattern: "/tsuru/platforms", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/platforms", nil)},
 		{Method: "GET", Pattern: "/tsuru/pools", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/pools", nil)},
 	}...)
