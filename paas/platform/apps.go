@@ -125,6 +125,17 @@ func (p *Platform) CreateApp(ctx context.Context, pr *paas.Principal, owner stri
 		if err := spec.Patch(&a); err != nil {
 			return paas.App{}, err
 		}
+		if q := p.cfg.AppQuota; q > 0 {
+			// Checked before the write; two creates racing at the limit
+			// may both pass, which a quota of apps can bear.
+			apps, err := p.store.Apps(owner)
+			if err != nil {
+				return paas.App{}, err
+			}
+			if len(apps) >= q {
+				return paas.App{}, paas.Forbidden("quota exceeded: %s has %d of %d apps; remove one first", owner, len(apps), q)
+			}
+		}
 		a, err := p.store.CreateApp(a)
 		if err == nil {
 			p.appsDidChange()
@@ -361,4 +372,19 @@ func (p *Platform) SwapApps(ctx context.Context, pr *paas.Principal, name1, name
 	}
 	p.appsDidChange()
 	return nil
+}
+
+// Quota is owner's app quota: the limit (-1 for none) and how many apps
+// it has.
+func (p *Platform) Quota(ctx context.Context, pr *paas.Principal, owner string) (limit, inUse int, err error) {
+	_, err = asOwner(ctx, p, pr, owner, func(owner string) (struct{}, error) {
+		apps, err := p.store.Apps(owner)
+		inUse = len(apps)
+		return struct{}{}, err
+	})
+	limit = p.cfg.AppQuota
+	if limit == 0 {
+		limit = -1
+	}
+	return limit, inUse, err
 }

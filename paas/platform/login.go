@@ -229,3 +229,25 @@ func (p *Platform) RemoveTeamUser(ctx context.Context, pr *paas.Principal, team,
 	}
 	return p.RemoveTeamMember(ctx, pr, t.Name, name)
 }
+
+// apiKeyID is the token Tsuru calls the user's API key.
+const apiKeyID = "api-key"
+
+// APIKey returns the caller's API key, a token with the usual
+// restrictions (no account matters). Tokens are stored hashed, so a key is
+// shown only when made: the first call makes it, later ones are a 409
+// until regenerate makes a new one (the old one stops working).
+func (p *Platform) APIKey(ctx context.Context, pr *paas.Principal, regenerate bool) (string, error) {
+	if err := p.manageAccount(ctx, pr, pr.User.Name); err != nil {
+		return "", err
+	}
+	secret, created, err := p.store.CreateToken(pr.User.Name, apiKeyID, regenerate)
+	if err != nil {
+		if errors.Is(err, paas.ErrConflict) && !regenerate {
+			return "", paas.Conflict("the API key is stored hashed and was shown when it was made; regenerate it (POST) to see a new one")
+		}
+		return "", err
+	}
+	_ = created
+	return secret, nil
+}

@@ -29,6 +29,9 @@ type Config struct {
 	// SpoolDir is where uploads are unpacked while they are checked ("":
 	// the system's temporary directory).
 	SpoolDir string
+	// AppQuota is how many apps one owner (user or team) may have; 0 is no
+	// limit. A create beyond it is refused with 403.
+	AppQuota int
 	// Uploads bounds the archives being unpacked at once: in all, and per
 	// owner (0: 4 and 1). Each holds a connection, a spool file and CPU.
 	Uploads, UploadsPerOwner int

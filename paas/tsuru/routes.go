@@ -73,6 +73,8 @@ func (f *Face) staticUserRoutes() []api.Route {
 		{Method: "PUT", Path: Prefix + "/users/password", Name: "changePassword", Handle: w(f.changePassword)},
 		{Method: "POST", Path: Prefix + "/users/keys", Name: "addKey", Handle: w(f.addKey)},
 		{Method: "DELETE", Path: Prefix + "/users/keys", Name: "removeKey", Handle: w(f.removeKey)},
+		{Method: "GET", Path: Prefix + "/users/api-key", Name: "showAPIKey", Handle: w(f.apiKey(false))},
+		{Method: "POST", Path: Prefix + "/users/api-key", Name: "regenerateAPIKey", Handle: w(f.apiKey(true))},
 	}
 }
 
@@ -124,6 +126,7 @@ func (f *Face) routes() []api.Route {
 		{Method: "GET", Path: Prefix + "/deploys/:id", Name: "deployInfo", Handle: w(f.deployInfo)},
 
 		// The installation.
+		{Method: "GET", Path: Prefix + "/quota/:user", Name: "userQuota", Handle: w(f.userQuota)},
 		{Method: "GET", Path: Prefix + "/platforms", Name: "listPlatforms", Handle: w(f.listPlatforms)},
 		{Method: "GET", Path: Prefix + "/pools", Name: "listPools", Handle: w(f.listPools)},
 	}

@@ -149,6 +149,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				return "/tsuru/users/keys", map[string]string{"name": "d" + tag}
 			}},
+		{Method: "GET", Pattern: "/tsuru/users/api-key", Class: paastest.Account_, Want: 200, Self: true, Fresh: true, Req: fixed("/tsuru/users/api-key", nil),
+			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+				var k map[string]string
+				if json.Unmarshal(r.Body, &k) != nil || !paas.LooksLikeToken(k["token"]) || k["users"] != o.Email() {
+					t.Errorf("api key: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/tsuru/users/api-key", Class: paastest.Account_, Want: 200, Self: true, Req: fixed("/tsuru/users/api-key", nil)},
 		{Method: "DELETE", Pattern: "/tsuru/users", Class: paastest.Account_, Want: 200, Self: true, Fresh: true, Req: fixed("/tsuru/users", nil),
 			Check: func(t *testing.T, o paastest.Account, _ string, _ paastest.Response) {
 				if _, err := tp.Store.User(o.Name); !paas.IsNotFound(err) {
@@ -300,6 +308,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 				b, _ := tp.Store.App(o.Name, "app-"+tag+"b")
 				if a.Subdomain != "app-"+tag+"b" || b.Subdomain != "app-"+tag+"a" {
 					t.Errorf("after the swap: %s has %s, %s has %s", a.Name, a.Subdomain, b.Name, b.Subdomain)
+				}
+			}},
+		{Method: "GET", Pattern: "/tsuru/quota/:user", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/quota/:u", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				var q struct{ Items, Available int }
+				if err := json.Unmarshal(r.Body, &q); err != nil || q.Items != -1 || q.Available != -1 {
+					t.Errorf("quota: %s", r.Body)
 				}
 			}},
 		{Method: "GET", Pattern: "/tsuru/platforms", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/platforms", nil)},

@@ -264,3 +264,35 @@ func (f *Face) removeTeamUser(w http.ResponseWriter, r *http.Request, ps httprou
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
+
+// userQuota is the app quota of a user (or team), by name or email.
+func (f *Face) userQuota(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	owner := ps.ByName("user")
+	if strings.Contains(owner, "@") {
+		if !strings.EqualFold(owner, pr.User.Email) {
+			return paas.Forbidden("you may see your own quota (by email) or an owner's by name")
+		}
+		owner = pr.User.Name
+	}
+	limit, inUse, err := f.p.Quota(r.Context(), pr, owner)
+	if err != nil {
+		return err
+	}
+	available := limit - inUse
+	if limit < 0 {
+		available = -1
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]int{"items": limit, "available": max(available, -1), "limit": limit, "inuse": inUse})
+	return nil
+}
+
+func (f *Face) apiKey(regenerate bool) api.AuthedFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+		key, err := f.p.APIKey(r.Context(), pr, regenerate)
+		if err != nil {
+			return err
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]string{"token": key, "users": pr.User.Email})
+		return nil
+	}
+}

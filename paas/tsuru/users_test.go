@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/paastest"
 )
 
@@ -70,6 +71,42 @@ func TestSignUpConfirmLogin(t *testing.T) {
 		t.Errorf("a refused deploy left a deploy: %s", r.Body)
 	}
 
+	// The API key: shown when made, then only regenerated; the old one ends.
+	var key1, key2 struct{ Token string }
+	json.Unmarshal(do(200, "GET", "/tsuru/users/api-key", session, nil).Body, &key1)
+	do(409, "GET", "/tsuru/users/api-key", session, nil)
+	json.Unmarshal(do(200, "POST", "/tsuru/users/api-key", session, nil).Body, &key2)
+	do(401, "GET", "/tsuru/apps", paastest.BearerCred(key1.Token), nil)
+	do(200, "GET", "/tsuru/apps", paastest.BearerCred(key2.Token), nil)
+	do(403, "PUT", "/tsuru/users/password", paastest.BearerCred(key2.Token), raw(`{"old":"n3w-secret","new":"n3w-secret"}`))
+
 	do(200, "DELETE", "/tsuru/users/tokens", session, nil)
 	do(401, "GET", "/tsuru/users/info", session, nil)
+}
+
+// TestAppQuota: the quota is enforced at creation (403 with the reason)
+// and shown by both quota routes.
+func TestAppQuota(t *testing.T) {
+	t.Parallel()
+	tp := paastest.NewPlatform(t, paastest.Config{Domain: "paas.test", AppQuota: 2})
+	alice := tp.NewUser(t, "alice")
+	for _, name := range []string{"one", "two"} {
+		if r := tp.Do(t, "POST", "/tsuru/apps", alice.Bearer(), map[string]string{"name": name}); r.Status != 201 {
+			t.Fatalf("create %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	r := tp.Do(t, "POST", "/tsuru/apps", alice.Bearer(), map[string]string{"name": "three"})
+	if r.Status != 403 || !strings.Contains(string(r.Body), "quota exceeded") {
+		t.Errorf("create beyond the quota: %d %s", r.Status, r.Body)
+	}
+	var q struct{ Items, Available int }
+	json.Unmarshal(tp.Do(t, "GET", "/tsuru/quota/"+alice.Email(), alice.Bearer(), nil).Body, &q)
+	if q.Items != 2 || q.Available != 0 {
+		t.Errorf("quota: %+v", q)
+	}
+	var aq struct{ Limit, InUse int }
+	json.Unmarshal(tp.Do(t, "GET", "/tsuru/apps/one/quota", alice.Bearer(), nil).Body, &aq)
+	if aq.Limit != paas.MaxUnitsPerApp || aq.InUse != 1 {
+		t.Errorf("app quota: %+v", aq)
+	}
 }
