@@ -285,3 +285,12 @@ type DeployEvent struct {
 	Message  string     `json:"message,omitempty"`
 	Time     time.Time  `json:"time"`
 }
+
+// Healer is one of the platform's self-healing jobs and its last run.
+type Healer struct {
+	Name       string
+	About      string
+	LastRun    time.Time
+	Runs       int
+	LastResult string
+}

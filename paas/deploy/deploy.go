@@ -45,6 +45,7 @@ type Deployer struct {
 	crashes  map[string][]time.Time // app key → recent crash times
 	watchers map[string]context.CancelFunc
 	preps    map[string]*preparation // app@snapshot → its preparation
+	heals    map[string]*healState   // healer → its last run
 
 	subMu sync.Mutex
 	subs  map[chan paas.DeployEvent]string // subscriber → app key ("": all)

@@ -85,7 +85,18 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 	}
 	d.collectAtStart(ctx)
 	d.publish()
+	d.noteHeal(HealerReconcile, fmt.Sprintf("%d started app(s) checked, %d unwanted app(s) removed", len(wanted), len(byApp)-countWanted(byApp, wanted)))
 	return nil
+}
+
+func countWanted(byApp map[string][]runtime.Unit, wanted map[string]bool) int {
+	n := 0
+	for k := range byApp {
+		if wanted[k] {
+			n++
+		}
+	}
+	return n
 }
 
 // reconcileApp adopts or redeploys one started app, under its lock so no
@@ -198,6 +209,7 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 	}
 	backoff := time.Duration(1<<min(len(recent)-1, 5)) * d.cfg.RestartBackoff
 	d.platformLog(app, "unit %d crashed (%s); restarting in %s", dead.Index, reason, backoff)
+	d.noteHeal(HealerUnits, fmt.Sprintf("restarting unit %d of %s (%s)", dead.Index, ev.App, reason))
 	select {
 	case <-ctx.Done():
 		return

@@ -91,8 +91,8 @@ func requireAdmin(pr *paas.Principal, what string) error {
 	if pr == nil {
 		return paas.Unauthorized("authentication required")
 	}
-	if !pr.IsAdmin() || pr.ViaToken {
-		return paas.Forbidden("%s needs the admin password", what)
+	if !pr.IsAdmin() || (pr.ViaToken && !pr.Session()) {
+		return paas.Forbidden("%s needs the admin password (or a login session)", what)
 	}
 	return nil
 }

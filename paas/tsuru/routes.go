@@ -126,6 +126,8 @@ func (f *Face) routes() []api.Route {
 		{Method: "GET", Path: Prefix + "/deploys/:id", Name: "deployInfo", Handle: w(f.deployInfo)},
 
 		// The installation.
+		{Method: "GET", Path: Prefix + "/healers", Name: "listHealers", Handle: w(f.listHealers)},
+		{Method: "GET", Path: Prefix + "/healers/:healer", Name: "runHealer", Handle: w(f.runHealer)},
 		{Method: "GET", Path: Prefix + "/quota/:user", Name: "userQuota", Handle: w(f.userQuota)},
 		{Method: "GET", Path: Prefix + "/platforms", Name: "listPlatforms", Handle: w(f.listPlatforms)},
 		{Method: "GET", Path: Prefix + "/pools", Name: "listPools", Handle: w(f.listPools)},

@@ -132,7 +132,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
 				return "/tsuru/users/" + o.Email() + "/password", nil
 			}},
-		{Method: "DELETE", Pattern: "/tsuru/users/tokens", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/users/tokens", nil)},
+		// Fresh: the owner's session caller logs out a session of its own.
+		{Method: "DELETE", Pattern: "/tsuru/users/tokens", Class: paastest.Authed, Want: 200, Fresh: true, Req: fixed("/tsuru/users/tokens", nil)},
 		{Method: "GET", Pattern: "/tsuru/users/info", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/users/info", nil)},
 		{Method: "PUT", Pattern: "/tsuru/users/password", Class: paastest.Account_, Want: 200, Self: true,
 			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
@@ -310,6 +311,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("after the swap: %s has %s, %s has %s", a.Name, a.Subdomain, b.Name, b.Subdomain)
 				}
 			}},
+		// Healers are the admins': the owner is refused like any user.
+		{Method: "GET", Pattern: "/tsuru/healers", Class: paastest.Owned, Want: 403, Req: fixed("/tsuru/healers", nil)},
+		{Method: "GET", Pattern: "/tsuru/healers/:healer", Class: paastest.Owned, Want: 403, Req: fixed("/tsuru/healers/reconcile", nil)},
 		{Method: "GET", Pattern: "/tsuru/quota/:user", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/quota/:u", nil),
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
 				var q struct{ Items, Available int }
@@ -321,10 +325,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{Method: "GET", Pattern: "/tsuru/pools", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/pools", nil)},
 	}...)
 	paastest.CheckCoverage(t, tp.Faces.Tsuru.Routes(), cases)
+	aliceSession := login(t, tp, alice)
 	paastest.Matrix{TP: tp, Owner: alice, Other: bob, Cases: cases,
 		Anonymous: http.StatusUnauthorized, Stranger: http.StatusForbidden, TokenOnAccount: http.StatusForbidden,
+		Admin: func(c paastest.Case) int {
+			if strings.HasPrefix(c.Pattern, "/tsuru/healers") {
+				return http.StatusOK
+			}
+			return c.Want
+		},
 		Extra: []paastest.Caller{{Name: "owner-session", Cred: func(o paastest.Account) paastest.Cred {
-			return paastest.BearerCred(login(t, tp, o))
+			if o.Name == alice.Name {
+				return paastest.BearerCred(aliceSession) // logged in before, so refused calls change nothing
+			}
+			return paastest.BearerCred(login(t, tp, o)) // a fresh owner
 		}, Expect: func(c paastest.Case) int { return c.Want }}},
 		Check: func(t *testing.T, what string, r paastest.Response) {
 			if r.Header.Get("Supported-Tsuru") != tsuru.SupportedClient {
