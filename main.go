@@ -6,6 +6,7 @@
 //	paas backup FILE     write a consistent copy of the database
 //	paas ca [FILE]       write the local CA's root certificate (to trust the HTTPS ingress)
 //	paas base-image      prepare the Node base image (--from-host: build it from this machine's node)
+//	paas service-image KIND  prepare a database service image (--from-host: from this machine's redis or postgresql)
 //	paas version         print the version
 package main
 
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -53,6 +55,8 @@ func run(args []string) error {
 		return caRoot(args)
 	case "base-image":
 		return baseImage(args)
+	case "service-image":
+		return serviceImage(args)
 	case "version":
 		fmt.Println("paas", version)
 		return nil
@@ -69,6 +73,7 @@ func usage(w io.Writer) {
        paas backup FILE           write a consistent copy of the database to FILE
        paas ca [FILE]             write the local CA's root certificate (stdout by default)
        paas base-image [--from-host]  pull (or build from this machine's node) the Node base image
+       paas service-image [--from-host] [--tag TAG] KIND  pull (or build from this machine's server) the redis or postgresql image
        paas version               print the version
 `)
 }
@@ -94,6 +99,24 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.DNSAllowTransfer, "dns-allow-transfer", "PAAS_DNS_ALLOW_TRANSFER", d.DNSAllowTransfer, "addresses or CIDR prefixes, comma-separated, allowed to AXFR the zones (default: none)")
 	str(&cfg.DNSResolver, "dns-resolver", "PAAS_DNS_RESOLVER", d.DNSResolver, "DNS server (host:port) asked for _now TXT records when verifying external domains (default: the system resolver)")
 	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
+	str(&cfg.RedisImage, "redis-image", "PAAS_REDIS_IMAGE", d.RedisImage, "image redis service instances run (default "+runtime.DefaultServiceImage(runtime.KindRedis)+"; offline: paas service-image --from-host redis, then paas-redis:host)")
+	str(&cfg.PostgreSQLImage, "postgresql-image", "PAAS_POSTGRESQL_IMAGE", d.PostgreSQLImage, "image postgresql service instances run (default "+runtime.DefaultServiceImage(runtime.KindPostgreSQL)+")")
+	cfg.AppQuota = d.AppQuota
+	if v, ok := os.LookupEnv("PAAS_APP_QUOTA"); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			cfg.AppQuota = n
+		} else {
+			cfg.AppQuota = -1 // refused by serve, with the reason
+		}
+	}
+	fs.Func("app-quota", "apps one owner (user or team) may have; 0: no limit (env PAAS_APP_QUOTA)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a number of apps ≥ 0: %q", v)
+		}
+		cfg.AppQuota = n
+		return nil
+	})
 	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL; staging: "+acme.LetsEncryptStaging+"; \"local\": the local CA only (as for --domain localhost)")
 	str(&cfg.ACMEEmail, "acme-email", "PAAS_ACME_EMAIL", d.ACMEEmail, "ACME account email (expiry notices)")
 	str(&cfg.ACMERoot, "acme-root", "PAAS_ACME_ROOT", d.ACMERoot, "PEM file of roots to trust for the ACME CA's own HTTPS (a private or test CA); default: the system's")
@@ -110,6 +133,9 @@ func serve(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if cfg.AppQuota < 0 {
+		return fmt.Errorf("PAAS_APP_QUOTA=%q: not a number of apps ≥ 0", os.Getenv("PAAS_APP_QUOTA"))
 	}
 	cfg.AdminPassword = os.Getenv("PAAS_ADMIN_PASSWORD")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -191,6 +217,23 @@ func baseImage(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return withDocker(func(ctx context.Context, d *runtime.Docker) error {
+		if *fromHost {
+			if *tag == "" {
+				*tag = runtime.HostBaseImage
+			}
+			if err := runtime.BuildHostBaseImage(ctx, d, *node, *tag, os.Stdout); err != nil {
+				return err
+			}
+			fmt.Printf("built %s; run the platform with --base-image %s\n", *tag, *tag)
+			return nil
+		}
+		return d.EnsureImage(ctx, cfg.BaseImage, os.Stdout)
+	})
+}
+
+// withDocker runs fn with the engine, until an interrupt.
+func withDocker(fn func(ctx context.Context, d *runtime.Docker) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := runtime.NewDocker(ctx, runtime.DockerConfig{})
@@ -198,17 +241,44 @@ func baseImage(args []string) error {
 		return err
 	}
 	defer d.Close()
-	if *fromHost {
-		if *tag == "" {
-			*tag = runtime.HostBaseImage
+	return fn(ctx, d)
+}
+
+// serviceImage prepares the image of a service kind: the official one,
+// pulled, or with --from-host one built from this machine's own server
+// binaries (runtime.BuildHostServiceImage), for offline installs and CI.
+func serviceImage(args []string) error {
+	fs := flag.NewFlagSet("service-image", flag.ContinueOnError)
+	fromHost := fs.Bool("from-host", false, "build the image from this machine's server binaries instead of pulling (offline installs, CI)")
+	tag := fs.String("tag", "", "with --from-host: the tag to create (default paas-KIND:host)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// Flags may also follow the kind.
+	kind := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[min(1, fs.NArg()):]); err != nil {
+		return err
+	}
+	if kind == "" || fs.NArg() > 0 {
+		return errors.New("usage: paas service-image [--from-host] [--tag TAG] redis|postgresql")
+	}
+	return withDocker(func(ctx context.Context, d *runtime.Docker) error {
+		if !*fromHost {
+			ref := runtime.DefaultServiceImage(kind)
+			if ref == "" {
+				return fmt.Errorf("unsupported kind %q (supported: %s, %s)", kind, runtime.KindRedis, runtime.KindPostgreSQL)
+			}
+			return d.EnsureImage(ctx, ref, os.Stdout)
 		}
-		if err := runtime.BuildHostBaseImage(ctx, d, *node, *tag, os.Stdout); err != nil {
+		if *tag == "" {
+			*tag = runtime.HostServiceImage(kind)
+		}
+		if err := runtime.BuildHostServiceImage(ctx, d, kind, *tag, os.Stdout); err != nil {
 			return err
 		}
-		fmt.Printf("built %s; run the platform with --base-image %s\n", *tag, *tag)
+		fmt.Printf("built %s\n", *tag)
 		return nil
-	}
-	return d.EnsureImage(ctx, cfg.BaseImage, os.Stdout)
+	})
 }
 
 // caRoot writes the local CA's root certificate: from the data file when

@@ -41,10 +41,13 @@ type App struct {
 	SealedEnv     []byte            `json:"sealed_env,omitempty"`
 	// PrivateEnv names the variables set as private (Tsuru): their values
 	// are shown masked; they are secrets like every value, sealed at rest.
-	PrivateEnv []string        `json:"private_env,omitempty"`
-	Package    json.RawMessage `json:"package,omitempty"` // package.json as last given
-	Created    time.Time       `json:"created"`
-	Updated    time.Time       `json:"updated"`
+	PrivateEnv []string `json:"private_env,omitempty"`
+	// ServiceNetworks are the networks of the databases bound to the app:
+	// its units join them to reach those servers.
+	ServiceNetworks []string        `json:"service_networks,omitempty"`
+	Package         json.RawMessage `json:"package,omitempty"` // package.json as last given
+	Created         time.Time       `json:"created"`
+	Updated         time.Time       `json:"updated"`
 }
 
 // Key is the app's platform-wide id, "owner/name".

@@ -305,3 +305,203 @@ func (f *Fake) Close() error {
 
 // ErrFakePrepare is a ready PrepareError result for tests.
 var ErrFakePrepare = errors.New("fake preparation failure")
+
+// ---- service instances ----
+
+// fakeServices holds the service instances of each Fake that ever had one,
+// beside the struct rather than in it so that the Fake's own fields stay as
+// they are; an entry lives as long as the test binary, which is one per Fake
+// of a test that uses services.
+var fakeServices = struct {
+	mu sync.Mutex
+	m  map[*Fake]*fakeServiceState
+}{m: map[*Fake]*fakeServiceState{}}
+
+type fakeServiceState struct {
+	mu       sync.Mutex
+	services map[string]*Service        // by instance id: the containers
+	volumes  map[string]string          // instance id → kind: the data, which outlives StopService
+	networks map[string]map[string]bool // service network → attached unit ids
+	seq      int
+}
+
+func (f *Fake) services() *fakeServiceState {
+	fakeServices.mu.Lock()
+	defer fakeServices.mu.Unlock()
+	st := fakeServices.m[f]
+	if st == nil {
+		st = &fakeServiceState{services: map[string]*Service{}, volumes: map[string]string{}, networks: map[string]map[string]bool{}}
+		fakeServices.m[f] = st
+	}
+	return st
+}
+
+// StartService implements ServiceRuntime: it validates spec as Docker does
+// and records a running instance; nothing listens.
+func (f *Fake) StartService(ctx context.Context, spec ServiceSpec) (Service, error) {
+	spec, k, err := normalizeServiceSpec(spec)
+	if err != nil {
+		return Service{}, fmt.Errorf("start service: %w", err)
+	}
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s := st.services[spec.ID]; s != nil {
+		if s.Kind != spec.Kind {
+			return Service{}, fmt.Errorf("start service %s: it runs as %s, not %s", spec.ID, s.Kind, spec.Kind)
+		}
+		if s.Running {
+			return *s, nil
+		}
+	}
+	if kind, ok := st.volumes[spec.ID]; ok && kind != spec.Kind {
+		return Service{}, fmt.Errorf("start service %s: its volume holds %s data, not %s", spec.ID, kind, spec.Kind)
+	}
+	st.volumes[spec.ID] = spec.Kind
+	nw := serviceNetworkName("fake", spec.ID)
+	if st.networks[nw] == nil {
+		st.networks[nw] = map[string]bool{}
+	}
+	st.seq++
+	s := &Service{ID: spec.ID, Kind: spec.Kind, Container: "fake-svc-" + strconv.Itoa(st.seq), Network: nw,
+		Host: serviceHost(spec.ID), Port: k.port, Running: true}
+	st.services[spec.ID] = s
+	return *s, nil
+}
+
+// StopService implements ServiceRuntime.
+func (f *Fake) StopService(ctx context.Context, id string) error {
+	if err := validServiceID(id); err != nil {
+		return fmt.Errorf("stop service: %w", err)
+	}
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.services, id)
+	return nil
+}
+
+// RemoveService implements ServiceRuntime.
+func (f *Fake) RemoveService(ctx context.Context, id string) error {
+	if err := validServiceID(id); err != nil {
+		return fmt.Errorf("remove service: %w", err)
+	}
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.services, id)
+	delete(st.volumes, id)
+	delete(st.networks, serviceNetworkName("fake", id))
+	return nil
+}
+
+// Services implements ServiceRuntime.
+func (f *Fake) Services(ctx context.Context) ([]Service, error) {
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]Service, 0, len(st.services))
+	for _, s := range st.services {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// ProbeService implements ServiceRuntime: a running instance answers.
+func (f *Fake) ProbeService(ctx context.Context, id string) error {
+	_, err := f.runningService(id)
+	if err != nil {
+		return fmt.Errorf("probe service %s: %w", id, err)
+	}
+	return nil
+}
+
+// ServiceAddr implements ServiceRuntime with an address of TEST-NET-1
+// (RFC 5737), which nothing answers.
+func (f *Fake) ServiceAddr(ctx context.Context, id string) (string, int, error) {
+	s, err := f.runningService(id)
+	if err != nil {
+		return "", 0, fmt.Errorf("address of service %s: %w", id, err)
+	}
+	n, _ := strconv.Atoi(s.Container[len("fake-svc-"):])
+	return "192.0.2." + strconv.Itoa(n%254+1), s.Port, nil
+}
+
+func (f *Fake) runningService(id string) (Service, error) {
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.services[id]
+	switch {
+	case s == nil:
+		return Service{}, fmt.Errorf("no container: %w", ErrNotFound)
+	case !s.Running:
+		return Service{}, errors.New("not running")
+	}
+	return *s, nil
+}
+
+// KillService makes an instance's server stop as if it crashed: it stays
+// listed, not running, and fails its probe until StartService.
+func (f *Fake) KillService(id string) error {
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.services[id]
+	if s == nil || !s.Running {
+		return fmt.Errorf("kill service %s: %w", id, ErrNotFound)
+	}
+	s.Running = false
+	return nil
+}
+
+// ConnectUnit implements ServiceRuntime.
+func (f *Fake) ConnectUnit(ctx context.Context, unitID, network string) error {
+	f.mu.Lock()
+	_, ok := f.units[unitID]
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("connect unit %s to %s: %w", unitID, network, ErrNotFound)
+	}
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	units := st.networks[network]
+	if units == nil {
+		return fmt.Errorf("connect unit %s to %s: no such network: %w", unitID, network, ErrNotFound)
+	}
+	units[unitID] = true
+	return nil
+}
+
+// DisconnectUnit implements ServiceRuntime.
+func (f *Fake) DisconnectUnit(ctx context.Context, unitID, network string) error {
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.networks[network], unitID)
+	return nil
+}
+
+// UnitNetworks lists the service networks a unit is attached to, sorted; a
+// stopped unit is attached to none, as with the engine.
+func (f *Fake) UnitNetworks(unitID string) []string {
+	f.mu.Lock()
+	_, ok := f.units[unitID]
+	f.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	st := f.services()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []string
+	for nw, units := range st.networks {
+		if units[unitID] {
+			out = append(out, nw)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

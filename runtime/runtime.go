@@ -23,7 +23,7 @@ import (
 
 // Labels put on every image and container the platform creates.
 const (
-	LabelPlatform = "paas.platform" // always "1": marks platform-owned objects
+	LabelPlatform = "paas.platform" // "1" on units and code volumes; PlatformService on database servers
 	LabelApp      = "paas.app"      // the app key, "owner/name"
 	LabelSnapshot = "paas.snapshot" // the snapshot id the image/unit runs
 	LabelUnit     = "paas.unit"     // the unit index within a release, "0", "1", …

@@ -77,6 +77,9 @@ type Config struct {
 	// RestartBackoff is the first delay before restarting a crashed unit;
 	// it doubles per recent crash, up to 32 times (0: 500ms).
 	RestartBackoff time.Duration
+	// ServiceImages are the images database servers run, by service
+	// (missing: the official image).
+	ServiceImages ServiceImages
 }
 
 // ErrClosed is returned by calls made after Close.
@@ -290,6 +293,11 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 		}
 		rel.Units = append(rel.Units, u)
 		d.watchLogs(app.Key(), u)
+		if err := d.joinServices(ctx, app, u.ID); err != nil {
+			d.stopUnits(context.WithoutCancel(ctx), rel.Units)
+			fail(rel.ID, "unit %d cannot reach its databases: %v", i, err)
+			return fmt.Errorf("start %s unit %d: %w", app.Key(), i, err)
+		}
 	}
 	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepStarted})
 	if err := d.waitHealthy(ctx, rel); err != nil {

@@ -231,6 +231,9 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 		return
 	}
 	d.watchLogs(ev.App, u)
+	if err := d.joinServices(ctx, app, u.ID); err != nil {
+		d.platformLog(app, "restarted unit %d cannot reach its databases: %v", dead.Index, err)
+	}
 	// Record the new unit at once, so that if it dies during its health
 	// check its exit event is recognised and restarts it again; it gets no
 	// traffic until it is healthy.

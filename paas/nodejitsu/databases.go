@@ -2,6 +2,7 @@ package nodejitsu
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -9,9 +10,24 @@ import (
 	"github.com/selfhost/paas/paas/api"
 )
 
+// databaseView carries the metadata jitsu prints (a missing one crashes
+// it): where a bound app reaches the server and with what credentials.
 func databaseView(d paas.Database) map[string]any {
+	meta := map[string]any{}
+	switch d.Service {
+	case paas.ServiceRedis:
+		meta = map[string]any{"host": d.Host, "port": d.Port, "password": d.Password}
+	case paas.ServicePostgreSQL:
+		meta = map[string]any{"host": d.Host, "port": d.Port, "user": paas.PostgresUser, "password": d.Password,
+			"dbname": paas.PostgresDatabase, "uri": d.Env()["DATABASE_URL"]}
+	}
+	apps := []string{}
+	for _, k := range d.Apps {
+		_, name, _ := strings.Cut(k, "/")
+		apps = append(apps, name)
+	}
 	return map[string]any{"name": d.Name, "type": d.Type, "user": d.Owner, "status": d.Status,
-		"message": d.Message, "ctime": d.Created.UnixMilli()}
+		"message": d.Message, "ctime": d.Created.UnixMilli(), "metadata": meta, "apps": apps}
 }
 
 func (f *Face) listDatabases(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {

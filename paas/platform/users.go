@@ -149,9 +149,16 @@ func (p *Platform) DeleteUser(ctx context.Context, pr *paas.Principal, name stri
 	if err := p.manageAccount(ctx, pr, name); err != nil {
 		return err
 	}
+	dbs, err := p.store.Databases(name)
+	if err != nil {
+		return err
+	}
 	apps, err := p.store.DeleteUser(name)
 	if err != nil {
 		return err
+	}
+	for _, d := range dbs {
+		p.removeServer(ctx, d)
 	}
 	p.appsDidChange()
 	p.zonesDidChange()

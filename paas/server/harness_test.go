@@ -164,9 +164,10 @@ func (s *testServer) must(want int, method, path string, body []byte, out any) {
 
 var ingressClient = &http.Client{Timeout: 10 * time.Second}
 
-// get fetches http://<host>/ through the ingress.
+// get fetches http://<host>/ (or http://<host/path>) through the ingress.
 func (s *testServer) get(host string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+s.ingress+"/", nil)
+	host, path, _ := strings.Cut(host, "/")
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.ingress+"/"+path, nil)
 	if err != nil {
 		return 0, "", err
 	}

@@ -47,6 +47,12 @@ type Config struct {
 	Domain    string
 	PublicIP  string
 	BaseImage string
+	// RedisImage and PostgreSQLImage are the images database servers run
+	// ("": the official images, pulled on first use).
+	RedisImage      string
+	PostgreSQLImage string
+	// AppQuota is how many apps one owner may have (0: no limit).
+	AppQuota  int
 	ACMECA    string
 	ACMEEmail string
 	// ACMERoot is a PEM file of roots trusted for the ACME CA's own HTTPS
@@ -181,9 +187,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The deployer's lifetime is not ctx: it ends after the API has
 	// drained (Close below), so a request finishing during shutdown still
 	// has a deployer to finish with.
-	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage}, log)
+	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage,
+		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage}}, log)
 	defer dep.Close()
-	pcfg := platform.Config{Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
+	pcfg := platform.Config{AppQuota: cfg.AppQuota, Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
 	if cfg.SMTPURL != "" {
 		pcfg.Mailer = platform.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}
@@ -218,6 +225,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Reconcile before the API accepts a write: adoptions never race a request.
 	if err := dep.Start(); err != nil {
 		return err
+	}
+	if err := p.ReconcileDatabases(ctx); err != nil {
+		log.Error("database servers not all running", "err", err)
 	}
 
 	// One slot per server that can fail on its own: API, ingress, HTTPS ingress, DNS.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/selfhost/paas/paas"
 	bolt "go.etcd.io/bbolt"
@@ -209,7 +210,37 @@ func deleteAppTx(tx *bolt.Tx, a paas.App) error {
 	if err := releaseAppName(tx, a.Owner, a.Name); err != nil {
 		return err
 	}
+	if err := unbindDeletedApp(tx, a.Key()); err != nil {
+		return err
+	}
 	return tx.Bucket(bucketApps).Delete(key(a.Owner, a.Name))
+}
+
+// unbindDeletedApp removes a deleted app from the databases bound to it.
+// Only the app list changes, so records are rewritten as stored (their
+// passwords stay sealed).
+func unbindDeletedApp(tx *bolt.Tx, appKey string) error {
+	dbs := tx.Bucket(bucketDatabases)
+	var changed []paas.Database
+	if err := dbs.ForEach(func(k, v []byte) error {
+		d, err := decode[paas.Database](k, v)
+		if err != nil {
+			return err
+		}
+		if i := slices.Index(d.Apps, appKey); i >= 0 {
+			d.Apps = slices.Delete(d.Apps, i, i+1)
+			changed = append(changed, d)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, d := range changed {
+		if err := putJSON(dbs, key(d.Owner, d.Name), d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // releaseAppName frees name when owner holds it. A schema-1 file can hold

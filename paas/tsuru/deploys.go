@@ -74,7 +74,11 @@ func (f *Face) deploy(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	defer stop()
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.p.ActivateSnapshot(r.Context(), pr, a.Owner, a.Name, id)
+		// A Tsuru deploy runs the code: a stopped app is started on it.
+		app, err := f.p.ActivateSnapshot(r.Context(), pr, a.Owner, a.Name, id)
+		if err == nil && app.State != paas.AppStarted {
+			_, err = f.p.StartApp(r.Context(), pr, a.Owner, a.Name)
+		}
 		done <- err
 	}()
 	for {

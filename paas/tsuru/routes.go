@@ -61,7 +61,10 @@ func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, opts .
 	}
 	// httprouter cannot hold /users/info beside /users/:email/tokens: the
 	// static user paths are a group of their own, tried first.
-	f.router = f.a.NewRouter(f.staticUserRoutes(), f.routes())
+	// Likewise …/instances/:instance/status beside …/instances/:instance/:app.
+	f.router = f.a.NewRouter(f.staticUserRoutes(), []api.Route{
+		{Method: "GET", Path: Prefix + "/services/instances/:instance/status", Name: "instanceStatus", Handle: f.auth.With(f.instance(f.instanceStatus))},
+	}, f.staticServiceRoutes(), f.routes())
 	return f
 }
 
@@ -75,6 +78,19 @@ func (f *Face) staticUserRoutes() []api.Route {
 		{Method: "DELETE", Path: Prefix + "/users/keys", Name: "removeKey", Handle: w(f.removeKey)},
 		{Method: "GET", Path: Prefix + "/users/api-key", Name: "showAPIKey", Handle: w(f.apiKey(false))},
 		{Method: "POST", Path: Prefix + "/users/api-key", Name: "regenerateAPIKey", Handle: w(f.apiKey(true))},
+	}
+}
+
+// staticServiceRoutes: /services/instances beside /services/:name.
+func (f *Face) staticServiceRoutes() []api.Route {
+	w := f.auth.With
+	return []api.Route{
+		{Method: "GET", Path: Prefix + "/services/instances", Name: "listInstances", Handle: w(f.listInstances)},
+		{Method: "POST", Path: Prefix + "/services/instances", Name: "createInstance", Handle: w(f.createInstance)},
+		{Method: "GET", Path: Prefix + "/services/instances/:instance", Name: "instanceInfo", Handle: w(f.instance(f.instanceInfo))},
+		{Method: "DELETE", Path: Prefix + "/services/instances/:instance", Name: "removeInstance", Handle: w(f.instance(f.removeInstance))},
+		{Method: "PUT", Path: Prefix + "/services/instances/:instance/:app", Name: "bindInstance", Handle: w(f.instance(f.bindInstance))},
+		{Method: "DELETE", Path: Prefix + "/services/instances/:instance/:app", Name: "unbindInstance", Handle: w(f.instance(f.unbindInstance))},
 	}
 }
 
@@ -124,6 +140,9 @@ func (f *Face) routes() []api.Route {
 		// Deploys.
 		{Method: "GET", Path: Prefix + "/deploys", Name: "listDeploys", Handle: w(f.listDeploys)},
 		{Method: "GET", Path: Prefix + "/deploys/:id", Name: "deployInfo", Handle: w(f.deployInfo)},
+
+		// Services (built-in: the database servers the platform runs).
+		{Method: "GET", Path: Prefix + "/services", Name: "listServices", Handle: w(f.listServices)},
 
 		// The installation.
 		{Method: "GET", Path: Prefix + "/healers", Name: "listHealers", Handle: w(f.listHealers)},

@@ -105,8 +105,59 @@ func TestAuthorizationMatrix(t *testing.T) {
 		tp.NewTeam(t, "team-"+tag, o, members...)
 		return "team-" + tag
 	}
+	if _, err := tp.CreateDatabase(ctx, tp.Principal(t, alice), "alice", "cache", "redis"); err != nil {
+		t.Fatal(err)
+	}
+	freshInstance := func(t *testing.T, o paastest.Account, tag string) string {
+		if _, err := tp.CreateDatabase(ctx, tp.Principal(t, o), o.Name, "db-"+tag, "redis"); err != nil {
+			t.Fatal(err)
+		}
+		return "db-" + tag
+	}
 	fixed := paastest.Fixed
 	cases := []paastest.Case{
+		{Method: "GET", Pattern: "/tsuru/services", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/services", nil)},
+		{Method: "GET", Pattern: "/tsuru/services/instances", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/services/instances", nil)},
+		{Method: "POST", Pattern: "/tsuru/services/instances", Class: paastest.Authed, Want: 201,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/instances", map[string]string{"name": "new-" + tag, "service_name": "redis"}
+			}},
+		{Method: "GET", Pattern: "/tsuru/services/instances/:instance", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: fixed("/tsuru/services/instances/cache", nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !strings.Contains(string(r.Body), `"servicename":"redis"`) || strings.Contains(string(r.Body), "password") {
+					t.Errorf("instance info: %s", r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/services/instances/:instance", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/instances/" + freshInstance(t, o, tag), nil
+			}},
+		{Method: "GET", Pattern: "/tsuru/services/instances/:instance/status", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: fixed("/tsuru/services/instances/cache/status", nil)},
+		{Method: "PUT", Pattern: "/tsuru/services/instances/:instance/:app", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/instances/" + freshInstance(t, o, tag) + "/" + freshApp(t, o, tag), nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				a, _ := tp.Store.App(o.Name, "app-"+tag)
+				if !strings.HasPrefix(a.Env["REDIS_URL"], "redis://:") || !strings.Contains(string(r.Body), "REDIS_HOST") || strings.Contains(string(r.Body), a.Env["REDIS_PASSWORD"]) {
+					t.Errorf("bind: env %v, answer %s", a.Env, r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/services/instances/:instance/:app", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				db, app := freshInstance(t, o, tag), freshApp(t, o, tag)
+				if _, _, err := tp.BindDatabase(ctx, tp.Principal(t, o), o.Name, db, app); err != nil {
+					t.Fatal(err)
+				}
+				return "/tsuru/services/instances/" + db + "/" + app, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, _ paastest.Response) {
+				if a, _ := tp.Store.App(o.Name, "app-"+tag); len(a.Env) != 0 || len(a.ServiceNetworks) != 0 {
+					t.Errorf("after unbind: env %v, networks %v", a.Env, a.ServiceNetworks)
+				}
+			}},
 		{Method: "GET", Pattern: "/tsuru/auth/scheme", Class: paastest.Public, Want: 200, Req: fixed("/tsuru/auth/scheme", nil),
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
 				if !strings.Contains(string(r.Body), `"name":"native"`) {

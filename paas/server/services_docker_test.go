@@ -1,0 +1,104 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/runtime/dockertest"
+)
+
+// serviceImageFor is the image tests run kind's servers from: the host-
+// built one (.ci/run builds it), else the official one if present.
+func serviceImageFor(t *testing.T, d *runtime.Docker, kind string) string {
+	t.Helper()
+	for _, ref := range []string{runtime.HostServiceImage(kind), runtime.DefaultServiceImage(kind)} {
+		if ok, err := d.ImageExists(context.Background(), ref); err == nil && ok {
+			return ref
+		}
+	}
+	msg := "no " + kind + " image: go run . service-image --from-host " + kind
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// TestDockerServices: real redis and postgresql servers as Tsuru service
+// instances, bound to an app that reads and writes them from inside its
+// unit through the injected variables; the data survives a restart of the
+// platform; a bound instance cannot be removed; unbinding takes the
+// variables away; removing an instance removes its server.
+func TestDockerServices(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	redisImage, pgImage := serviceImageFor(t, d, runtime.KindRedis), serviceImageFor(t, d, runtime.KindPostgreSQL)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		svcs, _ := d.Services(ctx)
+		for _, s := range svcs {
+			_ = d.RemoveService(ctx, s.ID)
+		}
+	})
+	dataDir := t.TempDir()
+	images := func(c *server.Config) { c.RedisImage, c.PostgreSQLImage = redisImage, pgImage }
+	s := startServer(t, dataDir, d, base, images)
+	const host = "dbc.localhost"
+	s.must(201, "POST", "/apps/admin/dbc", []byte(`{"name":"dbc"}`), nil)
+	s.must(201, "POST", "/apps/admin/dbc/snapshots/v1", paastest.TarGzDir(t, "../../testdata/apps/dbclient"), nil)
+	s.must(200, "POST", "/apps/admin/dbc/snapshots/v1/activate", nil, nil)
+	s.must(200, "POST", "/apps/admin/dbc/start", nil, nil)
+	s.waitFor(host, "dbclient\n", 30*time.Second)
+
+	var login struct{ Token string }
+	_, out := tsuruCall(t, s, "", "POST", "/users/admin@localhost/tokens", "", []byte(`{"password":"`+s.password+`"}`))
+	json.Unmarshal([]byte(out), &login)
+	must := func(want int, method, path string, body []byte) string {
+		t.Helper()
+		code, out := tsuruCall(t, s, login.Token, method, path, "", body)
+		if code != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, code, want, out)
+		}
+		return out
+	}
+	must(201, "POST", "/services/instances", []byte(`{"name":"cache","service_name":"redis"}`))
+	must(201, "POST", "/services/instances", []byte(`{"name":"pg","service_name":"postgresql"}`))
+	for _, inst := range []string{"cache", "pg"} {
+		must(200, "GET", "/services/instances/"+inst+"/status", nil)
+		if out := must(200, "PUT", "/services/instances/"+inst+"/dbc", nil); strings.Contains(out, "redis://:") && !strings.Contains(out, "***") {
+			t.Errorf("bind answer shows the password: %s", out)
+		}
+	}
+	s.waitFor(host+"/redis/set?v=one", "ok", 30*time.Second)
+	s.waitFor(host+"/pg/set?v=two", "ok", 30*time.Second)
+	s.waitFor(host+"/redis/get", "one", 5*time.Second)
+	s.waitFor(host+"/pg/get", "two", 5*time.Second)
+
+	// The platform restarts: the data is still there, read by the app.
+	s.stop()
+	s = startServer(t, dataDir, d, base, images)
+	s.waitFor(host+"/redis/get", "one", 30*time.Second)
+	s.waitFor(host+"/pg/get", "two", 30*time.Second)
+
+	must(409, "DELETE", "/services/instances/cache", nil)
+	must(200, "DELETE", "/services/instances/cache/dbc", nil)
+	must(200, "DELETE", "/services/instances/pg/dbc", nil)
+	s.waitStatus(host+"/redis/get", 500, 30*time.Second) // no REDIS_URL any more
+	var info struct{ Apps []string }
+	json.Unmarshal([]byte(must(200, "GET", "/services/instances/pg", nil)), &info)
+	if len(info.Apps) != 0 {
+		t.Errorf("pg still bound to %v", info.Apps)
+	}
+	must(200, "DELETE", "/services/instances/cache", nil)
+	must(200, "DELETE", "/services/instances/pg", nil)
+	if svcs, err := d.Services(context.Background()); err != nil || len(svcs) != 0 {
+		t.Errorf("servers left after removal: %+v %v", svcs, err)
+	}
+}

@@ -1,0 +1,156 @@
+package tsuru
+
+import (
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/api"
+)
+
+type serviceInstances struct {
+	Service   string   `json:"service"`
+	Instances []string `json:"instances"`
+}
+
+// listServices: every built-in service with the caller's instances of it.
+func (f *Face) listServices(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	return f.writeInstances(w, r, pr, "")
+}
+
+// listInstances: the same, only instances bound to ?app= when given.
+func (f *Face) listInstances(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	app := r.URL.Query().Get("app")
+	if app != "" {
+		if _, err := f.p.AppNamed(r.Context(), pr, app); err != nil {
+			return err
+		}
+	}
+	return f.writeInstances(w, r, pr, app)
+}
+
+func (f *Face) writeInstances(w http.ResponseWriter, r *http.Request, pr *paas.Principal, app string) error {
+	dbs, err := f.p.VisibleDatabases(r.Context(), pr)
+	if err != nil {
+		return err
+	}
+	out := []serviceInstances{}
+	for _, svc := range paas.Services() {
+		si := serviceInstances{Service: svc, Instances: []string{}}
+		for _, d := range dbs {
+			if d.Service == svc && (app == "" || slices.ContainsFunc(d.Apps, func(k string) bool { return strings.HasSuffix(k, "/"+app) })) {
+				si.Instances = append(si.Instances, d.Name)
+			}
+		}
+		out = append(out, si)
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// createInstance: {name, service_name[, owner]} as JSON or a form; the
+// owner is a team of the caller's, or the caller.
+func (f *Face) createInstance(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	var body struct {
+		Name        string `json:"name"`
+		ServiceName string `json:"service_name"`
+		Owner       string `json:"owner"`
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			return paas.BadRequest("bad form body: %v", err)
+		}
+		body.Name, body.ServiceName, body.Owner = r.PostForm.Get("name"), r.PostForm.Get("service_name"), r.PostForm.Get("owner")
+	} else if err := api.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if body.ServiceName == "" {
+		return paas.BadRequest("service_name is required (services: %s)", strings.Join(paas.Services(), ", "))
+	}
+	if _, ok := paas.DatabaseTypes[body.ServiceName]; !ok {
+		return paas.NotFound("service %q not found (services: %s)", body.ServiceName, strings.Join(paas.Services(), ", "))
+	}
+	owner := pr.User.Name
+	if body.Owner != "" && body.Owner != owner {
+		t, err := f.p.Team(r.Context(), pr, body.Owner)
+		if err != nil {
+			return err
+		}
+		owner = t.Name
+	}
+	if _, err := f.p.CreateDatabase(r.Context(), pr, owner, body.Name, body.ServiceName); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// instance resolves :instance among the caller's.
+func (f *Face) instance(h func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, d paas.Database) error) api.AuthedFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+		d, err := f.p.DatabaseNamed(r.Context(), pr, ps.ByName("instance"))
+		if err != nil {
+			return err
+		}
+		return h(w, r, ps, pr, d)
+	}
+}
+
+func (f *Face) instanceInfo(w http.ResponseWriter, _ *http.Request, _ httprouter.Params, _ *paas.Principal, d paas.Database) error {
+	apps := []string{}
+	for _, k := range d.Apps {
+		_, name, _ := strings.Cut(k, "/")
+		apps = append(apps, name)
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"name": d.Name, "servicename": d.Service, "teams": []string{d.Owner},
+		"apps": apps, "status": d.Status, "message": d.Message})
+	return nil
+}
+
+func (f *Face) removeInstance(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, d paas.Database) error {
+	if _, err := f.p.DeleteDatabase(r.Context(), pr, d.Owner, d.Name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (f *Face) instanceStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, d paas.Database) error {
+	if err := f.p.DatabaseStatus(r.Context(), pr, d.Owner, d.Name); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte("Service instance \"" + d.Name + "\" is up\n"))
+	return err
+}
+
+// bindInstance answers the variables the app got, secrets masked.
+func (f *Face) bindInstance(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, d paas.Database) error {
+	d, _, err := f.p.BindDatabase(r.Context(), pr, d.Owner, d.Name, ps.ByName("app"))
+	if err != nil {
+		return err
+	}
+	out := map[string]string{}
+	for k, v := range d.Env() {
+		if d.Password != "" && strings.Contains(v, d.Password) {
+			v = "*** (private variable)"
+		}
+		out[k] = v
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (f *Face) unbindInstance(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal, d paas.Database) error {
+	if _, _, err := f.p.UnbindDatabase(r.Context(), pr, d.Owner, d.Name, ps.ByName("app")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
