@@ -205,3 +205,41 @@ func (f *Face) deployInfo(w http.ResponseWriter, r *http.Request, ps httprouter.
 	}
 	return paas.NotFound("deploy %q not found", ps.ByName("id"))
 }
+
+// rollback reactivates an earlier deploy (form or query image=, the
+// deploy's Image or ID), through the same model: its snapshot becomes the
+// active one and serves. Streamed like the other long operations.
+func (f *Face) rollback(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, a paas.App) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return paas.BadRequest("bad form body: %v", err)
+	}
+	image := r.Form.Get("image")
+	if image == "" {
+		return paas.BadRequest("image is required: the deploy to roll back to (its Image or ID)")
+	}
+	snaps, err := f.p.Snapshots(r.Context(), pr, a.Owner, a.Name)
+	if err != nil {
+		return err
+	}
+	var target string
+	for _, s := range snaps {
+		if s.ID == image || deployID(s) == image {
+			target = s.ID
+		}
+	}
+	if target == "" {
+		return paas.NotFound("no deploy %q of app %s", image, a.Name)
+	}
+	s := newStream(w)
+	s.message("rolling back %s to %s", a.Name, target)
+	app, err := f.p.ActivateSnapshot(r.Context(), pr, a.Owner, a.Name, target)
+	if err == nil && app.State != paas.AppStarted {
+		_, err = f.p.StartApp(r.Context(), pr, a.Owner, a.Name)
+	}
+	if err != nil {
+		return s.fail(err)
+	}
+	s.message("%s serves %s", a.Name, target)
+	return nil
+}

@@ -132,6 +132,7 @@ func (f *Face) routes() []api.Route {
 		{Method: "PUT", Path: Prefix + "/apps/:app/units", Name: "addUnits", Handle: w(f.app(f.changeUnits(+1)))},
 		{Method: "DELETE", Path: Prefix + "/apps/:app/units", Name: "removeUnits", Handle: w(f.app(f.changeUnits(-1)))},
 		{Method: "POST", Path: Prefix + "/apps/:app/deploy", Name: "deploy", Handle: w(f.app(f.deploy))},
+		{Method: "POST", Path: Prefix + "/apps/:app/deploy/rollback", Name: "rollback", Handle: w(f.app(f.rollback))},
 		{Method: "GET", Path: Prefix + "/apps/:app/quota", Name: "appQuota", Handle: w(f.app(f.appQuota))},
 		{Method: "POST", Path: Prefix + "/apps/:app/run", Name: "run", Handle: w(f.app(f.run))},
 		{Method: "POST", Path: Prefix + "/apps/:app/pool", Name: "changePool", Handle: w(f.app(f.changePool))},

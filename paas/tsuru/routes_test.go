@@ -331,6 +331,23 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("deploy log does not end with OK: %q", r.Body)
 				}
 			}},
+		{Method: "POST", Pattern: "/tsuru/apps/:app/deploy/rollback", Class: paastest.Owned, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				name := freshApp(t, o, tag)
+				if _, err := tp.UploadSnapshot(ctx, tp.Principal(t, o), o.Name, name, "v2", bytes.NewReader(archive(t, name))); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tp.ActivateSnapshot(ctx, tp.Principal(t, o), o.Name, name, "v2"); err != nil {
+					t.Fatal(err)
+				}
+				return "/tsuru/apps/" + name + "/deploy/rollback?image=v1", nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				streamOK(t, r)
+				if a, _ := tp.Store.App(o.Name, "app-"+tag); a.Snapshot != "v1" || a.State != paas.AppStarted {
+					t.Errorf("after the rollback: snapshot %q, state %s", a.Snapshot, a.State)
+				}
+			}},
 		{Method: "GET", Pattern: "/tsuru/apps/:app/quota", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/quota", nil)},
 		{Method: "GET", Pattern: "/tsuru/deploys", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/deploys?app=site&limit=10", nil),
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
