@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -192,19 +193,47 @@ func (f *Face) listDeploys(w http.ResponseWriter, r *http.Request, _ httprouter.
 	return nil
 }
 
+// deployInfo adds the deploy's Log: what the platform logged about the
+// app (build output, deploy steps) from the deploy until the next one.
 func (f *Face) deployInfo(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	all, err := f.deploysOf(r, pr)
 	if err != nil {
 		return err
 	}
-	for _, d := range all {
-		if d.ID == ps.ByName("id") {
-			api.WriteJSON(w, http.StatusOK, d)
-			return nil
+	for i, d := range all {
+		if d.ID != ps.ByName("id") {
+			continue
 		}
+		a, err := f.p.AppNamed(r.Context(), pr, d.App)
+		if err != nil {
+			return err
+		}
+		from, _ := time.Parse(time.RFC3339Nano, d.Timestamp)
+		until := time.Now().Add(time.Minute)
+		for _, later := range all[:i] { // newer deploys come first
+			if later.App == d.App {
+				until, _ = time.Parse(time.RFC3339Nano, later.Timestamp)
+			}
+		}
+		entries, err := f.p.AppLogs(r.Context(), pr, a.Owner, a.Name, from, until, maxDeployLogLines)
+		if err != nil {
+			return err
+		}
+		var log strings.Builder
+		for _, e := range entries {
+			if e.Source != "app" {
+				log.WriteString(e.Text + "\n")
+			}
+		}
+		d.Log = log.String()
+		api.WriteJSON(w, http.StatusOK, d)
+		return nil
 	}
 	return paas.NotFound("deploy %q not found", ps.ByName("id"))
 }
+
+// maxDeployLogLines bounds a deploy's Log.
+const maxDeployLogLines = 1000
 
 // rollback reactivates an earlier deploy (form or query image=, the
 // deploy's Image or ID), through the same model: its snapshot becomes the
