@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -220,4 +221,25 @@ func WithShutdown(ctx context.Context, stopping <-chan struct{}) context.Context
 func ShuttingDown(ctx context.Context) <-chan struct{} {
 	ch, _ := ctx.Value(shutdownKey{}).(<-chan struct{})
 	return ch
+}
+
+// Follow calls poll every period until the request ends, the server
+// starts shutting down, or poll returns false: the loop of every followed
+// log stream.
+func Follow(ctx context.Context, period time.Duration, poll func() bool) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	stopping := ShuttingDown(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stopping:
+			return
+		case <-tick.C:
+			if !poll() {
+				return
+			}
+		}
+	}
 }

@@ -178,23 +178,10 @@ func (f *Face) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err := write(entries); err != nil || (follow != "1" && follow != "true") {
 		return err
 	}
-	tick := time.NewTicker(300 * time.Millisecond)
-	defer tick.Stop()
-	stopping := api.ShuttingDown(r.Context())
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-stopping:
-			return nil
-		case <-tick.C:
-			entries, cursor, err = f.p.TailLogs(r.Context(), pr, a, cursor, maxLogRows)
-			if err != nil {
-				return nil // headers are sent; end the stream
-			}
-			if err := write(entries); err != nil {
-				return nil
-			}
-		}
-	}
+	api.Follow(r.Context(), 300*time.Millisecond, func() bool {
+		entries, cursor, err = f.p.TailLogs(r.Context(), pr, a, cursor, maxLogRows)
+		// Headers are sent: an error ends the stream.
+		return err == nil && write(entries) == nil
+	})
+	return nil
 }

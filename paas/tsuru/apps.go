@@ -160,13 +160,9 @@ func (f *Face) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if body.Plan.Name != "" && body.Plan.Name != "default" {
 		return paas.BadRequest("unknown plan %q (plans: default)", body.Plan.Name)
 	}
-	owner := pr.User.Name
-	if body.TeamOwner != "" {
-		t, err := f.p.Team(r.Context(), pr, body.TeamOwner)
-		if err != nil {
-			return err
-		}
-		owner = t.Name
+	owner, err := f.ownerFor(r.Context(), pr, body.TeamOwner)
+	if err != nil {
+		return err
 	}
 	a, err := f.p.CreateApp(r.Context(), pr, owner, paas.AppSpec{Name: body.Name})
 	if err != nil {
@@ -357,4 +353,17 @@ func (f *Face) changePool(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// ownerFor is who a new object belongs to: team (one of the caller's),
+// or the caller when team is empty or the caller's own name.
+func (f *Face) ownerFor(ctx context.Context, pr *paas.Principal, team string) (string, error) {
+	if team == "" || team == pr.User.Name {
+		return pr.User.Name, nil
+	}
+	t, err := f.p.Team(ctx, pr, team)
+	if err != nil {
+		return "", err
+	}
+	return t.Name, nil
 }

@@ -87,20 +87,9 @@ func (f *Face) appLog(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	if !write(first) || !follow {
 		return nil
 	}
-	tick := time.NewTicker(followPeriod)
-	defer tick.Stop()
-	stopping := api.ShuttingDown(r.Context())
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-stopping:
-			return nil
-		case <-tick.C:
-			entries, cursor, err = f.p.TailLogs(r.Context(), pr, a, cursor, maxLogLines)
-			if err != nil || !write(batch(entries)) {
-				return nil // the answer has begun: the stream just ends
-			}
-		}
-	}
+	api.Follow(r.Context(), followPeriod, func() bool {
+		entries, cursor, err = f.p.TailLogs(r.Context(), pr, a, cursor, maxLogLines)
+		return err == nil && write(batch(entries)) // the answer has begun: an error just ends it
+	})
+	return nil
 }

@@ -75,13 +75,9 @@ func (f *Face) createInstance(w http.ResponseWriter, r *http.Request, _ httprout
 	if _, ok := paas.DatabaseTypes[body.ServiceName]; !ok {
 		return paas.NotFound("service %q not found (services: %s)", body.ServiceName, strings.Join(paas.Services(), ", "))
 	}
-	owner := pr.User.Name
-	if body.Owner != "" && body.Owner != owner {
-		t, err := f.p.Team(r.Context(), pr, body.Owner)
-		if err != nil {
-			return err
-		}
-		owner = t.Name
+	owner, err := f.ownerFor(r.Context(), pr, body.Owner)
+	if err != nil {
+		return err
 	}
 	if _, err := f.p.CreateDatabase(r.Context(), pr, owner, body.Name, body.ServiceName); err != nil {
 		return err
