@@ -29,6 +29,12 @@ type Database struct {
 	Password       string   `json:"-"`
 	SealedPassword []byte   `json:"sealed_password,omitempty"`
 	Apps           []string `json:"apps,omitempty"` // keys of the bound apps
+	// External: the instance lives at an external service's endpoint.
+	External bool `json:"external,omitempty"`
+	// BoundEnv is what each binding put in its app's env (app key →
+	// variables), so unbinding takes exactly that away; sealed at rest.
+	BoundEnv       map[string]map[string]string `json:"-"`
+	SealedBoundEnv []byte                       `json:"sealed_bound_env,omitempty"`
 }
 
 // Database statuses.

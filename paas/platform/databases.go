@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/svcapi"
 	"github.com/selfhost/paas/runtime"
 )
 
@@ -51,6 +53,9 @@ func instanceID(owner, name string) string {
 // pending. A server that fails to start leaves nothing behind.
 func (p *Platform) CreateDatabase(ctx context.Context, pr *paas.Principal, owner, name, typ string) (paas.Database, error) {
 	return asOwner(ctx, p, pr, owner, func(owner string) (paas.Database, error) {
+		if ext, err := p.store.Service(typ); err == nil {
+			return p.createExternal(ctx, pr, owner, name, ext)
+		}
 		svc, err := paas.ValidateDatabase(name, typ)
 		if err != nil {
 			return paas.Database{}, err
@@ -81,10 +86,63 @@ func (p *Platform) CreateDatabase(ctx context.Context, pr *paas.Principal, owner
 	})
 }
 
+// createExternal asks an external service's endpoint for an instance for
+// owner; the record is made only once the endpoint made it.
+func (p *Platform) createExternal(ctx context.Context, pr *paas.Principal, owner, name string, ext paas.ExternalService) (paas.Database, error) {
+	if !p.inServiceTeams(pr, ext) {
+		return paas.Database{}, paas.NotFound("service %q not found", ext.Name)
+	}
+	if _, err := paas.ValidateDatabase(name, "redis"); err != nil { // the name rules
+		return paas.Database{}, err
+	}
+	if _, err := p.store.Database(owner, name); err == nil {
+		return paas.Database{}, paas.Conflict("database %q already exists", name)
+	}
+	d := paas.Database{Owner: owner, Name: name, Type: ext.Name, Service: ext.Name, External: true,
+		Instance: instanceID(owner, name), Status: paas.DatabaseStatusRunning, Message: "provided by " + ext.Endpoint}
+	if err := serviceClient(ext).Create(ctx, d.Instance, owner); err != nil {
+		return paas.Database{}, err
+	}
+	d, err := p.store.CreateDatabase(d)
+	if err != nil {
+		if rmErr := serviceClient(ext).Remove(context.WithoutCancel(ctx), d.Instance); rmErr != nil {
+			p.log.Error("remove an external instance not recorded", "instance", d.Instance, "err", rmErr)
+		}
+	}
+	return d, err
+}
+
+// external is the client of d's service, for an external instance.
+func (p *Platform) external(d paas.Database) (svcapi.Client, bool, error) {
+	if !d.External {
+		return svcapi.Client{}, false, nil
+	}
+	ext, err := p.store.Service(d.Service)
+	if err != nil {
+		return svcapi.Client{}, true, fmt.Errorf("service of %s: %w", d.Name, err)
+	}
+	return serviceClient(ext), true, nil
+}
+
 // DeleteDatabase removes one of owner's databases with its server and
 // data. A database bound to an app is refused, saying which.
 func (p *Platform) DeleteDatabase(ctx context.Context, pr *paas.Principal, owner, name string) (paas.Database, error) {
 	return asOwner(ctx, p, pr, owner, func(owner string) (paas.Database, error) {
+		cur, err := p.store.Database(owner, name)
+		if err != nil {
+			return cur, err
+		}
+		if c, ext, err := p.external(cur); ext {
+			if len(cur.Apps) > 0 {
+				return cur, paas.Conflict("database %q is bound to %v; unbind it first", name, cur.Apps)
+			}
+			if err == nil {
+				err = c.Remove(ctx, cur.Instance)
+			}
+			if err != nil {
+				return cur, err
+			}
+		}
 		d, err := p.store.DeleteDatabase(owner, name)
 		if err != nil {
 			return d, err
@@ -97,7 +155,7 @@ func (p *Platform) DeleteDatabase(ctx context.Context, pr *paas.Principal, owner
 // removeServer removes a deleted database's server; a failure leaves a
 // container that the next start's reconcile removes.
 func (p *Platform) removeServer(ctx context.Context, d paas.Database) {
-	if d.Instance == "" {
+	if d.Instance == "" || d.External {
 		return
 	}
 	if err := p.deployer.RemoveService(context.WithoutCancel(ctx), d.Instance); err != nil {
@@ -109,6 +167,12 @@ func (p *Platform) removeServer(ctx context.Context, d paas.Database) {
 func (p *Platform) DatabaseStatus(ctx context.Context, pr *paas.Principal, owner, name string) error {
 	d, err := p.Database(ctx, pr, owner, name)
 	if err != nil {
+		return err
+	}
+	if c, ext, err := p.external(d); ext {
+		if err == nil {
+			err = c.Status(ctx, d.Instance)
+		}
 		return err
 	}
 	if d.Instance == "" {
@@ -125,7 +189,7 @@ func (p *Platform) DatabaseStatus(ctx context.Context, pr *paas.Principal, owner
 // database's network; a started app is restarted so its processes see
 // them.
 func (p *Platform) BindDatabase(ctx context.Context, pr *paas.Principal, owner, name, appName string) (paas.Database, paas.App, error) {
-	d, a, err := p.databaseAndApp(ctx, pr, owner, name, appName, p.store.Bind)
+	d, a, err := p.databaseAndApp(ctx, pr, owner, name, appName, p.bindVars, p.store.Bind)
 	if err != nil {
 		return d, a, err
 	}
@@ -136,10 +200,12 @@ func (p *Platform) BindDatabase(ctx context.Context, pr *paas.Principal, owner, 
 	return d, a, err
 }
 
-// databaseAndApp checks pr's access to both, then applies change (the
-// store's Bind or Unbind) to them.
+// databaseAndApp checks pr's access to both, asks remote (an external
+// service's endpoint, when it is one) and then applies change (the
+// store's Bind or Unbind) with the variables it gave.
 func (p *Platform) databaseAndApp(ctx context.Context, pr *paas.Principal, owner, name, appName string,
-	change func(dbOwner, dbName, appOwner, appName string) (paas.Database, paas.App, error)) (paas.Database, paas.App, error) {
+	remote func(context.Context, paas.Database, paas.App) (map[string]string, error),
+	change func(dbOwner, dbName, appOwner, appName string, vars map[string]string) (paas.Database, paas.App, error)) (paas.Database, paas.App, error) {
 	d, err := p.Database(ctx, pr, owner, name)
 	if err != nil {
 		return d, paas.App{}, err
@@ -148,12 +214,44 @@ func (p *Platform) databaseAndApp(ctx context.Context, pr *paas.Principal, owner
 	if err != nil {
 		return d, a, err
 	}
-	return change(d.Owner, d.Name, a.Owner, a.Name)
+	vars, err := remote(ctx, d, a)
+	if err != nil {
+		return d, a, err
+	}
+	return change(d.Owner, d.Name, a.Owner, a.Name, vars)
+}
+
+// bindVars are the variables binding d gives a: its server's, or what
+// its external service's endpoint answers.
+func (p *Platform) bindVars(ctx context.Context, d paas.Database, a paas.App) (map[string]string, error) {
+	c, ext, err := p.external(d)
+	if !ext {
+		return d.Env(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(d.Apps, a.Key()) {
+		return nil, paas.Conflict("database %q is already bound to %s", d.Name, a.Name)
+	}
+	return c.BindApp(ctx, d.Instance, a.Subdomain+"."+p.cfg.Domain, a.Name)
+}
+
+// unbindRemote tells an external service's endpoint of the unbinding.
+func (p *Platform) unbindRemote(ctx context.Context, d paas.Database, a paas.App) (map[string]string, error) {
+	c, ext, err := p.external(d)
+	if !ext {
+		return nil, nil
+	}
+	if err == nil && slices.Contains(d.Apps, a.Key()) {
+		err = c.UnbindApp(ctx, d.Instance, a.Subdomain+"."+p.cfg.Domain, a.Name)
+	}
+	return nil, err
 }
 
 // UnbindDatabase undoes BindDatabase.
 func (p *Platform) UnbindDatabase(ctx context.Context, pr *paas.Principal, owner, name, appName string) (paas.Database, paas.App, error) {
-	d, a, err := p.databaseAndApp(ctx, pr, owner, name, appName, p.store.Unbind)
+	d, a, err := p.databaseAndApp(ctx, pr, owner, name, appName, p.unbindRemote, p.store.Unbind)
 	if err != nil {
 		return d, a, err
 	}
@@ -164,6 +262,9 @@ func (p *Platform) UnbindDatabase(ctx context.Context, pr *paas.Principal, owner
 		}
 	}
 	// The new units never joined; the old ones are gone or were detached.
+	if d.Network == "" {
+		return d, a, nil
+	}
 	if err := p.deployer.DetachApp(ctx, a.Key(), d.Network); err != nil {
 		p.log.Warn("detach units from an unbound database", "app", a.Key(), "err", err)
 	}
@@ -180,7 +281,7 @@ func (p *Platform) ReconcileDatabases(ctx context.Context) error {
 	var errs []error
 	for _, d := range all {
 		switch {
-		case d.Instance == "":
+		case d.Instance == "" || d.External:
 		case d.Status == paas.DatabaseStatusRunning:
 			if err := p.deployer.EnsureService(ctx, runtime.ServiceSpec{ID: d.Instance, Kind: d.Service, Password: d.Password}); err != nil {
 				errs = append(errs, fmt.Errorf("database %s/%s: %w", d.Owner, d.Name, err))

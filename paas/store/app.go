@@ -228,6 +228,8 @@ func unbindDeletedApp(tx *bolt.Tx, appKey string) error {
 			return err
 		}
 		if i := slices.Index(d.Apps, appKey); i >= 0 {
+			// The bindings' record stays sealed as stored: its entry for
+			// the app is harmless, and dropped at the next rewrite.
 			d.Apps = slices.Delete(d.Apps, i, i+1)
 			changed = append(changed, d)
 		}

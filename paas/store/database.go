@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -23,27 +24,47 @@ func (s *Store) CreateDatabase(d paas.Database) (paas.Database, error) {
 
 // putDatabase stores d with its password sealed.
 func (s *Store) putDatabase(tx *bolt.Tx, d paas.Database) error {
-	d.SealedPassword = nil
+	d.SealedPassword, d.SealedBoundEnv = nil, nil
+	var err error
 	if d.Password != "" {
-		sealed, err := s.sealer.seal([]byte(d.Password))
-		if err != nil {
+		if d.SealedPassword, err = s.sealer.seal([]byte(d.Password)); err != nil {
 			return fmt.Errorf("database %s/%s: %w", d.Owner, d.Name, err)
 		}
-		d.SealedPassword = sealed
+	}
+	if len(d.BoundEnv) > 0 {
+		plain, err := json.Marshal(d.BoundEnv)
+		if err != nil {
+			return err
+		}
+		if d.SealedBoundEnv, err = s.sealer.seal(plain); err != nil {
+			return fmt.Errorf("database %s/%s: %w", d.Owner, d.Name, err)
+		}
 	}
 	return putJSON(tx.Bucket(bucketDatabases), key(d.Owner, d.Name), d)
 }
 
 func (s *Store) decodeDatabase(k, data []byte) (paas.Database, error) {
 	d, err := decode[paas.Database](k, data)
-	if err != nil || len(d.SealedPassword) == 0 {
+	if err != nil {
 		return d, err
 	}
-	plain, err := s.sealer.open(d.SealedPassword)
-	if err != nil {
-		return paas.Database{}, fmt.Errorf("database %s/%s password: %w", d.Owner, d.Name, err)
+	if len(d.SealedPassword) > 0 {
+		plain, err := s.sealer.open(d.SealedPassword)
+		if err != nil {
+			return paas.Database{}, fmt.Errorf("database %s/%s password: %w", d.Owner, d.Name, err)
+		}
+		d.Password, d.SealedPassword = string(plain), nil
 	}
-	d.Password, d.SealedPassword = string(plain), nil
+	if len(d.SealedBoundEnv) > 0 {
+		plain, err := s.sealer.open(d.SealedBoundEnv)
+		if err == nil {
+			err = json.Unmarshal(plain, &d.BoundEnv)
+		}
+		if err != nil {
+			return paas.Database{}, fmt.Errorf("database %s/%s bindings: %w", d.Owner, d.Name, err)
+		}
+		d.SealedBoundEnv = nil
+	}
 	return d, nil
 }
 
@@ -108,7 +129,7 @@ func (s *Store) DeleteDatabase(owner, name string) (paas.Database, error) {
 // Bind binds a database to an app in one transaction: the app gets env
 // and joins the database's network at its next units; the database
 // records the app.
-func (s *Store) Bind(dbOwner, dbName, appOwner, appName string) (paas.Database, paas.App, error) {
+func (s *Store) Bind(dbOwner, dbName, appOwner, appName string, vars map[string]string) (paas.Database, paas.App, error) {
 	return s.withDatabaseAndApp(dbOwner, dbName, appOwner, appName, func(d *paas.Database, a *paas.App) error {
 		if d.Status != paas.DatabaseStatusRunning {
 			return paas.Conflict("database %q is %s, not running: it cannot be bound", dbName, d.Status)
@@ -120,20 +141,26 @@ func (s *Store) Bind(dbOwner, dbName, appOwner, appName string) (paas.Database, 
 		if env == nil {
 			env = map[string]string{}
 		}
-		maps.Copy(env, d.Env())
+		maps.Copy(env, vars)
 		if err := paas.ValidateEnv(env); err != nil {
 			return err
 		}
 		a.Env = env
-		a.ServiceNetworks = append(a.ServiceNetworks, d.Network)
+		if d.Network != "" {
+			a.ServiceNetworks = append(a.ServiceNetworks, d.Network)
+		}
 		d.Apps = append(d.Apps, a.Key())
+		if d.BoundEnv == nil {
+			d.BoundEnv = map[string]map[string]string{}
+		}
+		d.BoundEnv[a.Key()] = vars
 		return nil
 	})
 }
 
 // Unbind undoes Bind: the database's variables leave the app's env
 // (those it set and nobody changed since), the app leaves its network.
-func (s *Store) Unbind(dbOwner, dbName, appOwner, appName string) (paas.Database, paas.App, error) {
+func (s *Store) Unbind(dbOwner, dbName, appOwner, appName string, _ map[string]string) (paas.Database, paas.App, error) {
 	return s.withDatabaseAndApp(dbOwner, dbName, appOwner, appName, func(d *paas.Database, a *paas.App) error {
 		i := slices.Index(d.Apps, a.Key())
 		if i < 0 {
@@ -141,6 +168,7 @@ func (s *Store) Unbind(dbOwner, dbName, appOwner, appName string) (paas.Database
 		}
 		d.Apps = slices.Delete(d.Apps, i, i+1)
 		unbindApp(a, *d)
+		delete(d.BoundEnv, a.Key())
 		return nil
 	})
 }
@@ -173,7 +201,7 @@ func (s *Store) withDatabaseAndApp(dbOwner, dbName, appOwner, appName string, fn
 // unbindApp removes d's variables and network from a.
 func unbindApp(a *paas.App, d paas.Database) {
 	env := maps.Clone(a.Env)
-	for k, v := range d.Env() {
+	for k, v := range d.BoundEnv[a.Key()] {
 		if env[k] == v {
 			delete(env, k)
 		}

@@ -64,6 +64,10 @@ func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger, opts .
 	// Likewise …/instances/:instance/status beside …/instances/:instance/:app.
 	f.router = f.a.NewRouter(f.staticUserRoutes(), []api.Route{
 		{Method: "GET", Path: Prefix + "/services/instances/:instance/status", Name: "instanceStatus", Handle: f.auth.With(f.instance(f.instanceStatus))},
+	}, []api.Route{
+		// …/services/:service/doc beside …/services/:service/:team.
+		{Method: "GET", Path: Prefix + "/services/:service/doc", Name: "serviceDoc", Handle: f.auth.With(f.serviceDoc)},
+		{Method: "PUT", Path: Prefix + "/services/:service/doc", Name: "setServiceDoc", Handle: f.auth.With(f.setServiceDoc)},
 	}, f.staticServiceRoutes(), f.routes())
 	return f
 }
@@ -144,6 +148,12 @@ func (f *Face) routes() []api.Route {
 
 		// Services (built-in: the database servers the platform runs).
 		{Method: "GET", Path: Prefix + "/services", Name: "listServices", Handle: w(f.listServices)},
+		{Method: "POST", Path: Prefix + "/services", Name: "createService", Handle: w(f.createService)},
+		{Method: "PUT", Path: Prefix + "/services", Name: "updateService", Handle: w(f.updateService)},
+		{Method: "GET", Path: Prefix + "/services/:service", Name: "serviceInfo", Handle: w(f.serviceInfo)},
+		{Method: "DELETE", Path: Prefix + "/services/:service", Name: "removeService", Handle: w(f.removeService)},
+		{Method: "PUT", Path: Prefix + "/services/:service/:team", Name: "grantService", Handle: w(f.serviceTeam(true))},
+		{Method: "DELETE", Path: Prefix + "/services/:service/:team", Name: "revokeService", Handle: w(f.serviceTeam(false))},
 
 		// The installation.
 		{Method: "GET", Path: Prefix + "/healers", Name: "listHealers", Handle: w(f.listHealers)},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -114,8 +115,45 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		return "db-" + tag
 	}
+	// An external service at a loopback endpoint (so registered by an
+	// admin), granted to alice's team.
+	ext := httptest.NewServer(&serviceAPI{})
+	t.Cleanup(ext.Close)
+	tp.NewTeam(t, "ops", tp.Admin)
+	adminPr := tp.AdminPrincipal(t)
+	manifest := func(id string) []byte {
+		return []byte("id: " + id + "\nusername: ext_api\npassword: ext-secret\nendpoint:\n  production: " + ext.URL + "\n")
+	}
+	newService := func(t *testing.T, id string) string {
+		if _, err := tp.CreateService(ctx, adminPr, manifest(id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.GrantService(ctx, adminPr, id, "crew"); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	newService(t, "ext")
 	fixed := paastest.Fixed
+	yaml := func(id string) paastest.Raw { return paastest.Raw{Type: "application/x-yaml", Data: manifest(id)} }
 	cases := []paastest.Case{
+		// Endpoints on loopback are the admins': users are refused (403).
+		{Method: "POST", Pattern: "/tsuru/services", Class: paastest.Authed, Want: 403,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) { return "/tsuru/services", yaml("new-" + tag) }},
+		{Method: "PUT", Pattern: "/tsuru/services", Class: paastest.Owned, Want: 403, Stranger: 404, Req: fixed("/tsuru/services", yaml("ext"))},
+		{Method: "GET", Pattern: "/tsuru/services/:service", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext", nil)},
+		{Method: "DELETE", Pattern: "/tsuru/services/:service", Class: paastest.Owned, Want: 204, Stranger: 404,
+			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) { return "/tsuru/services/" + newService(t, "del-"+tag), nil }},
+		{Method: "GET", Pattern: "/tsuru/services/:service/doc", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext/doc", nil)},
+		{Method: "PUT", Pattern: "/tsuru/services/:service/doc", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext/doc", "docs")},
+		{Method: "PUT", Pattern: "/tsuru/services/:service/:team", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/" + newService(t, "grant-"+tag) + "/" + freshTeam(t, o, tag), nil
+			}},
+		{Method: "DELETE", Pattern: "/tsuru/services/:service/:team", Class: paastest.Owned, Want: 200, Stranger: 404,
+			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/" + newService(t, "revoke-"+tag) + "/crew", nil
+			}},
 		{Method: "GET", Pattern: "/tsuru/services", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/services", nil)},
 		{Method: "GET", Pattern: "/tsuru/services/instances", Class: paastest.Authed, Want: 200, Req: fixed("/tsuru/services/instances", nil)},
 		{Method: "POST", Pattern: "/tsuru/services/instances", Class: paastest.Authed, Want: 201,
@@ -397,8 +435,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	paastest.Matrix{TP: tp, Owner: alice, Other: bob, Cases: cases,
 		Anonymous: http.StatusUnauthorized, Stranger: http.StatusForbidden, TokenOnAccount: http.StatusForbidden,
 		Admin: func(c paastest.Case) int {
-			if strings.HasPrefix(c.Pattern, "/tsuru/healers") {
+			switch {
+			case strings.HasPrefix(c.Pattern, "/tsuru/healers"):
 				return http.StatusOK
+			case c.Pattern == "/tsuru/services" && c.Method != "GET":
+				return http.StatusOK // admins may register loopback endpoints
 			}
 			return c.Want
 		},

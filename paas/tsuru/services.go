@@ -1,6 +1,8 @@
 package tsuru
 
 import (
+	"context"
+	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -72,7 +74,7 @@ func (f *Face) createInstance(w http.ResponseWriter, r *http.Request, _ httprout
 	if body.ServiceName == "" {
 		return paas.BadRequest("service_name is required (services: %s)", strings.Join(paas.Services(), ", "))
 	}
-	if _, ok := paas.DatabaseTypes[body.ServiceName]; !ok {
+	if _, ok := paas.DatabaseTypes[body.ServiceName]; !ok && !f.usable(r.Context(), pr, body.ServiceName) {
 		return paas.NotFound("service %q not found (services: %s)", body.ServiceName, strings.Join(paas.Services(), ", "))
 	}
 	owner, err := f.ownerFor(r.Context(), pr, body.Owner)
@@ -149,4 +151,132 @@ func (f *Face) unbindInstance(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// builtinDoc documents the built-in services.
+var builtinDoc = map[string]string{
+	paas.ServiceRedis:      "A redis server of your own, with its data on a volume. Binding gives the app REDIS_URL, REDIS_HOST, REDIS_PORT and REDIS_PASSWORD.\n",
+	paas.ServicePostgreSQL: "A PostgreSQL server of your own (database and role \"app\"), with its data on a volume. Binding gives the app DATABASE_URL and PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE.\n",
+	paas.ServiceMongoDB:    "MongoDB: instances are recorded; this release runs no MongoDB server yet.\n",
+	paas.ServiceCouchDB:    "CouchDB: instances are recorded; this release runs no CouchDB server yet.\n",
+}
+
+func builtin(name string) bool { _, ok := builtinDoc[name]; return ok }
+
+// createService registers an external service from its YAML manifest.
+func (f *Face) createService(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	raw, err := api.ReadBody(w, r, 64<<10)
+	if err != nil {
+		return err
+	}
+	if _, err := f.p.CreateService(r.Context(), pr, raw); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// updateService replaces an external service's endpoint and credentials.
+func (f *Face) updateService(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	raw, err := api.ReadBody(w, r, 64<<10)
+	if err != nil {
+		return err
+	}
+	if _, err := f.p.UpdateService(r.Context(), pr, raw); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// serviceInfo lists the service's instances the caller sees.
+func (f *Face) serviceInfo(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	name := ps.ByName("service")
+	if !builtin(name) {
+		if _, err := f.p.ManagedService(r.Context(), pr, name); err != nil {
+			return err
+		}
+	}
+	dbs, err := f.p.VisibleDatabases(r.Context(), pr)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, d := range dbs {
+		if d.Service != name {
+			continue
+		}
+		apps := []string{}
+		for _, k := range d.Apps {
+			_, app, _ := strings.Cut(k, "/")
+			apps = append(apps, app)
+		}
+		out = append(out, map[string]any{"Name": d.Name, "Teams": []string{d.Owner}, "Apps": apps, "ServiceName": d.Service})
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (f *Face) removeService(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	if builtin(ps.ByName("service")) {
+		return paas.Forbidden("service %q is built in", ps.ByName("service"))
+	}
+	if err := f.p.DeleteService(r.Context(), pr, ps.ByName("service")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (f *Face) serviceDoc(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	doc, ok := builtinDoc[ps.ByName("service")]
+	if !ok {
+		svc, err := f.p.ManagedService(r.Context(), pr, ps.ByName("service"))
+		if err != nil {
+			return err
+		}
+		doc = svc.Doc
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, doc)
+	return err
+}
+
+func (f *Face) setServiceDoc(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	if builtin(ps.ByName("service")) {
+		return paas.Forbidden("service %q is built in", ps.ByName("service"))
+	}
+	raw, err := api.ReadBody(w, r, 64<<10)
+	if err != nil {
+		return err
+	}
+	if err := f.p.SetServiceDoc(r.Context(), pr, ps.ByName("service"), string(raw)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// serviceTeam grants (or revokes) a team the service.
+func (f *Face) serviceTeam(grant bool) api.AuthedFunc {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+		if builtin(ps.ByName("service")) {
+			return paas.Forbidden("service %q is built in: every team has it", ps.ByName("service"))
+		}
+		change := f.p.RevokeService
+		if grant {
+			change = f.p.GrantService
+		}
+		if err := change(r.Context(), pr, ps.ByName("service"), ps.ByName("team")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+}
+
+// usable: name is an external service pr may use.
+func (f *Face) usable(ctx context.Context, pr *paas.Principal, name string) bool {
+	_, err := f.p.ManagedService(ctx, pr, name)
+	return err == nil
 }
