@@ -139,11 +139,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 	cases := []paastest.Case{
 		// Endpoints on loopback are the admins': users are refused (403).
 		{Method: "POST", Pattern: "/tsuru/services", Class: paastest.Authed, Want: 403,
-			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) { return "/tsuru/services", yaml("new-" + tag) }},
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/services", yaml("new-" + tag)
+			}},
 		{Method: "PUT", Pattern: "/tsuru/services", Class: paastest.Owned, Want: 403, Stranger: 404, Req: fixed("/tsuru/services", yaml("ext"))},
 		{Method: "GET", Pattern: "/tsuru/services/:service", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext", nil)},
 		{Method: "DELETE", Pattern: "/tsuru/services/:service", Class: paastest.Owned, Want: 204, Stranger: 404,
-			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) { return "/tsuru/services/" + newService(t, "del-"+tag), nil }},
+			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/tsuru/services/" + newService(t, "del-"+tag), nil
+			}},
 		{Method: "GET", Pattern: "/tsuru/services/:service/doc", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext/doc", nil)},
 		{Method: "PUT", Pattern: "/tsuru/services/:service/doc", Class: paastest.Owned, Want: 200, Stranger: 404, Req: fixed("/tsuru/services/ext/doc", "docs")},
 		{Method: "PUT", Pattern: "/tsuru/services/:service/:team", Class: paastest.Owned, Want: 200, Stranger: 404,
