@@ -20,6 +20,9 @@ type Snapshot struct {
 	Package  json.RawMessage `json:"package"`
 	Cmd      []string        `json:"cmd"`     // how the app starts
 	Install  bool            `json:"install"` // dependencies to install at build
+	// How its last deploy went (Tsuru's deploy list shows it).
+	DeployDuration time.Duration `json:"deploy_duration,omitempty"`
+	DeployError    string        `json:"deploy_error,omitempty"`
 }
 
 var snapshotIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)

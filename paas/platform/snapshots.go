@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/selfhost/paas/paas"
 )
@@ -113,4 +114,13 @@ func (p *Platform) ActivateSnapshot(ctx context.Context, pr *paas.Principal, own
 	}
 	// Checked again under the app's lock, where no deletion can run.
 	return p.redeploy(ctx, a, func(a *paas.App) { a.Snapshot = id }, exists)
+}
+
+// RecordDeploy notes how a deploy of owner's snapshot went.
+func (p *Platform) RecordDeploy(ctx context.Context, pr *paas.Principal, owner, app, id string, took time.Duration, failure string) error {
+	a, err := p.App(ctx, pr, owner, app)
+	if err != nil {
+		return err
+	}
+	return p.store.RecordDeploy(a.Owner, a.Name, id, took, failure)
 }

@@ -91,6 +91,14 @@ func TestTsuruFlow(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	var deploys []struct {
+		ID, Error string
+		Duration  int64
+	}
+	json.Unmarshal([]byte(must(200, tok, "GET", "/deploys?app=blue", "", nil)), &deploys)
+	if len(deploys) != 1 || deploys[0].Duration <= 0 || deploys[0].Error != "" {
+		t.Errorf("deploy list: %+v", deploys)
+	}
 	waitPrefix("blue.localhost", "crew/blue ")
 	waitPrefix("green.localhost", "admin/green ")
 

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"sort"
 	"testing/fstest"
+	"time"
 
 	"github.com/selfhost/paas/paas"
 	bolt "go.etcd.io/bbolt"
@@ -139,4 +140,18 @@ func (s *Store) SnapshotFS(sn paas.Snapshot) (fs.FS, error) {
 		return nil
 	})
 	return fsys, err
+}
+
+// RecordDeploy notes how a deploy of a snapshot went: how long it took and
+// why it failed ("" when it served).
+func (s *Store) RecordDeploy(owner, app, id string, took time.Duration, failure string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		sn, err := get[paas.Snapshot](b, key(owner, app, id), notFound("snapshot %q not found", id))
+		if err != nil {
+			return err
+		}
+		sn.DeployDuration, sn.DeployError = took, failure
+		return putJSON(b, key(owner, app, id), sn)
+	})
 }

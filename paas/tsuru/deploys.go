@@ -1,6 +1,7 @@
 package tsuru
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -52,7 +53,14 @@ func (f *Face) deploy(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 			file = part
 		}
 	}
+	// What the platform logs from here on (the build's output, the
+	// deploy's steps) is the deploy's log, streamed as it comes.
+	_, cursor, err := f.p.TailLogs(r.Context(), pr, a, nil, 1)
+	if err != nil {
+		return err
+	}
 	id := paas.RandomHex(12) // a Tsuru deploy id: 24 hex characters
+	started := time.Now()
 	snap, err := f.p.UploadSnapshot(r.Context(), pr, a.Owner, a.Name, id, file)
 	if err != nil {
 		return err
@@ -67,12 +75,6 @@ func (f *Face) deploy(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		}
 	}
 	say("archive received: %d files, %d bytes; deploy %s", len(snap.Files), snap.Size, id)
-	events, stop, err := f.p.DeployEvents(r.Context(), pr, a.Owner, a.Name)
-	if err != nil {
-		say("ERROR: %s", userMessage(err))
-		return nil
-	}
-	defer stop()
 	done := make(chan error, 1)
 	go func() {
 		// A Tsuru deploy runs the code: a stopped app is started on it.
@@ -82,28 +84,41 @@ func (f *Face) deploy(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		}
 		done <- err
 	}()
+	relay := func() {
+		entries, next, err := f.p.TailLogs(r.Context(), pr, a, cursor, maxDeployLogLines)
+		if err != nil {
+			return
+		}
+		cursor = next
+		for _, e := range entries {
+			if e.Source != "app" {
+				say(" ---> %s", e.Text)
+			}
+		}
+	}
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
-		case ev := <-events:
-			if ev.Snapshot == id {
-				say(" ---> %s%s", ev.Step, suffix(ev.Message))
-			}
+		case <-tick.C:
+			relay()
 		case err := <-done:
+			relay()
+			failure := ""
 			if err != nil {
-				say("ERROR: %s", userMessage(err))
+				failure = userMessage(err)
+			}
+			if rerr := f.p.RecordDeploy(context.WithoutCancel(r.Context()), pr, a.Owner, a.Name, id, time.Since(started), failure); rerr != nil {
+				f.a.Log.Warn("record a deploy", "app", a.Key(), "err", rerr)
+			}
+			if err != nil {
+				say("ERROR: %s", failure)
 				return nil
 			}
 			say("\nOK")
 			return nil
 		}
 	}
-}
-
-func suffix(msg string) string {
-	if msg == "" {
-		return ""
-	}
-	return ": " + msg
 }
 
 var deployIDRE = regexp.MustCompile(`^[0-9a-f]{24}$`)
@@ -135,6 +150,7 @@ type deployView struct {
 
 func deployOf(a paas.App, s paas.Snapshot) deployView {
 	return deployView{ID: deployID(s), App: a.Name, Timestamp: s.Created.Format(time.RFC3339Nano),
+		Duration: int64(s.DeployDuration), Error: s.DeployError,
 		Image: s.ID, Origin: "app-deploy", CanRollback: s.ID != a.Snapshot,
 		RemoveDate: time.Time{}.Format(time.RFC3339)}
 }

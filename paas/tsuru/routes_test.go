@@ -369,8 +369,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				return "/tsuru/apps/" + freshApp(t, o, tag) + "/deploy", multipartFile(t, archive(t, "app-"+tag))
 			},
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
-				if !strings.HasSuffix(string(r.Body), "\nOK\n") {
-					t.Errorf("deploy log does not end with OK: %q", r.Body)
+				if !strings.HasSuffix(string(r.Body), "\nOK\n") || !strings.Contains(string(r.Body), " ---> starting release") {
+					t.Errorf("deploy log does not show the steps and end with OK: %q", r.Body)
 				}
 			}},
 		{Method: "POST", Pattern: "/tsuru/apps/:app/deploy/rollback", Class: paastest.Owned, Want: 200,
@@ -401,6 +401,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{Method: "GET", Pattern: "/tsuru/deploys/:id", Class: paastest.Owned, Want: 200, Stranger: 404,
 			Req: func(t *testing.T, _ paastest.Account, _ string) (string, any) {
 				return "/tsuru/deploys/" + siteDeploy(t), nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				var d struct{ Log, Image string }
+				if err := json.Unmarshal(r.Body, &d); err != nil || d.Image != "v1" || !strings.Contains(d.Log, "starting release") {
+					t.Errorf("deploy info: %s", r.Body)
+				}
 			}},
 		{Method: "POST", Pattern: "/tsuru/apps/:app/run", Class: paastest.Owned, Want: 200, Req: fixed("/tsuru/apps/site/run?once=true", "ls -la"),
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
