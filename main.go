@@ -101,6 +101,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
 	str(&cfg.RedisImage, "redis-image", "PAAS_REDIS_IMAGE", d.RedisImage, "image redis service instances run (default "+runtime.DefaultServiceImage(runtime.KindRedis)+"; offline: paas service-image --from-host redis, then paas-redis:host)")
 	str(&cfg.PostgreSQLImage, "postgresql-image", "PAAS_POSTGRESQL_IMAGE", d.PostgreSQLImage, "image postgresql service instances run (default "+runtime.DefaultServiceImage(runtime.KindPostgreSQL)+")")
+	str(&cfg.Pools, "pools", "PAAS_POOLS", d.Pools, "team pools beside the public one, e.g. gpu=crew+ml,edge=ops (pool=teams that may use it)")
 	cfg.AppQuota = d.AppQuota
 	if v, ok := os.LookupEnv("PAAS_APP_QUOTA"); ok {
 		if n, err := strconv.Atoi(v); err == nil {

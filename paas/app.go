@@ -44,10 +44,13 @@ type App struct {
 	PrivateEnv []string `json:"private_env,omitempty"`
 	// ServiceNetworks are the networks of the databases bound to the app:
 	// its units join them to reach those servers.
-	ServiceNetworks []string        `json:"service_networks,omitempty"`
-	Package         json.RawMessage `json:"package,omitempty"` // package.json as last given
-	Created         time.Time       `json:"created"`
-	Updated         time.Time       `json:"updated"`
+	ServiceNetworks []string `json:"service_networks,omitempty"`
+	// Pool is where the app's units run (Tsuru's pools: "" is the default
+	// public pool; on one server a pool is a label).
+	Pool    string          `json:"pool,omitempty"`
+	Package json.RawMessage `json:"package,omitempty"` // package.json as last given
+	Created time.Time       `json:"created"`
+	Updated time.Time       `json:"updated"`
 }
 
 // Key is the app's platform-wide id, "owner/name".
@@ -192,6 +195,8 @@ type AppSpec struct {
 	// Metadata is merged key by key into the app's stored package.json
 	// (App.Package), which faces show back.
 	Metadata map[string]json.RawMessage
+	// Pool moves the app to a pool (the platform checks the owner may use it).
+	Pool *string
 }
 
 // Patch validates spec against a and applies it. On error a is unchanged.
@@ -208,6 +213,12 @@ func (spec AppSpec) Patch(a *App) error {
 	}
 	if spec.Subdomain != nil && *spec.Subdomain != "" {
 		next.Subdomain = *spec.Subdomain
+	}
+	if spec.Pool != nil {
+		next.Pool = *spec.Pool
+		if next.Pool == "default" {
+			next.Pool = ""
+		}
 	}
 	if err := ValidateSubdomain(next.Subdomain); err != nil {
 		return err

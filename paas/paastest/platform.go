@@ -56,15 +56,16 @@ type Platform struct {
 
 // Config adjusts a test platform; the zero value is the usual one.
 type Config struct {
-	Dir            string             // data dir (default: a new temp dir); reuse one to test a restart
-	Domain         string             // default "localhost"
-	Resolver       string             // DNS server for domain verification
-	BaseImage      string             // default "test"
-	HealthTimeout  time.Duration      // default 5s
-	RestartBackoff time.Duration      // default 1ms
-	Fake           *runtime.Fake      // default a new one
-	Archive        paas.ArchiveLimits // bounds on uploaded snapshots (default: the platform's)
-	AppQuota       int                // apps per owner (default: no limit)
+	Dir            string              // data dir (default: a new temp dir); reuse one to test a restart
+	Domain         string              // default "localhost"
+	Resolver       string              // DNS server for domain verification
+	BaseImage      string              // default "test"
+	HealthTimeout  time.Duration       // default 5s
+	RestartBackoff time.Duration       // default 1ms
+	Fake           *runtime.Fake       // default a new one
+	Archive        paas.ArchiveLimits  // bounds on uploaded snapshots (default: the platform's)
+	AppQuota       int                 // apps per owner (default: no limit)
+	Pools          map[string][]string // team pools (default: none)
 	// Faces adjusts the faces. The sign-up limit is raised (tests sign up
 	// many users from one address) unless SignupLimit is set.
 	Faces       server.FaceOptions
@@ -108,7 +109,7 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 	tp.Deployer = deploy.New(context.Background(), st, c.Fake, tp.Events,
 		deploy.Config{BaseImage: c.BaseImage, HealthTimeout: c.HealthTimeout, RestartBackoff: c.RestartBackoff}, log)
 	tp.Platform = platform.New(st, tp.Deployer, tp.Events,
-		platform.Config{Domain: c.Domain, Resolver: c.Resolver, Mailer: tp.Mail, PasswordCost: bcrypt.MinCost, Archive: c.Archive, AppQuota: c.AppQuota}, log)
+		platform.Config{Domain: c.Domain, Resolver: c.Resolver, Mailer: tp.Mail, PasswordCost: bcrypt.MinCost, Archive: c.Archive, AppQuota: c.AppQuota, Pools: c.Pools}, log)
 	certs, err := acme.NewManager(context.Background(), acme.Config{Storage: acme.NewStorage(st, "test", 0),
 		Zone: c.Domain, Owner: tp.Platform.CertOwner, Log: log})
 	if err != nil {

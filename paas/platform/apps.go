@@ -122,6 +122,11 @@ func (p *Platform) CreateApp(ctx context.Context, pr *paas.Principal, owner stri
 		}
 		a := paas.App{Owner: owner, Name: spec.Name, State: paas.AppStopped, Units: paas.DefaultUnits,
 			MaxUnits: paas.MaxUnitsPerApp, Env: map[string]string{}, Subdomain: paas.DefaultSubdomain(spec.Name)}
+		if spec.Pool != nil {
+			if err := p.checkPool(owner, *spec.Pool); err != nil {
+				return paas.App{}, err
+			}
+		}
 		if err := spec.Patch(&a); err != nil {
 			return paas.App{}, err
 		}

@@ -29,6 +29,9 @@ type Config struct {
 	// SpoolDir is where uploads are unpacked while they are checked ("":
 	// the system's temporary directory).
 	SpoolDir string
+	// Pools are the team pools: pool name → the teams that may use it
+	// (beside the default public pool, everyone's).
+	Pools map[string][]string
 	// AppQuota is how many apps one owner (user or team) may have; 0 is no
 	// limit. A create beyond it is refused with 403.
 	AppQuota int

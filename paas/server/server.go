@@ -52,7 +52,9 @@ type Config struct {
 	RedisImage      string
 	PostgreSQLImage string
 	// AppQuota is how many apps one owner may have (0: no limit).
-	AppQuota  int
+	AppQuota int
+	// Pools are the team pools, "gpu=crew+ml,edge=ops" (see platform.ParsePools).
+	Pools     string
 	ACMECA    string
 	ACMEEmail string
 	// ACMERoot is a PEM file of roots trusted for the ACME CA's own HTTPS
@@ -147,6 +149,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("public IP setting: %w", err)
 	}
+	pools, err := platform.ParsePools(cfg.Pools)
+	if err != nil {
+		return fmt.Errorf("pools setting: %w", err)
+	}
 	allowTransfer, err := parsePrefixes(cfg.DNSAllowTransfer)
 	if err != nil {
 		return fmt.Errorf("dns allow-transfer setting: %w", err)
@@ -190,7 +196,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage,
 		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage}}, log)
 	defer dep.Close()
-	pcfg := platform.Config{AppQuota: cfg.AppQuota, Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
+	pcfg := platform.Config{AppQuota: cfg.AppQuota, Pools: pools, Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
 	if cfg.SMTPURL != "" {
 		pcfg.Mailer = platform.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func (f *Face) host(a paas.App) string { return a.Subdomain + "." + f.p.Config()
 
 func (f *Face) view(ctx context.Context, pr *paas.Principal, a paas.App, withUnits bool) appView {
 	v := appView{Name: a.Name, Platform: platformName, Teams: []string{a.Owner}, Units: []unitView{}, Ip: f.host(a),
-		Cname: []string{}, Owner: a.Owner, TeamOwner: a.Owner, Pool: defaultPool, State: string(a.State),
+		Cname: []string{}, Owner: a.Owner, TeamOwner: a.Owner, Pool: poolOf(a), State: string(a.State),
 		Plan: planView{Name: "default", Memory: int64(a.EffectiveMemoryMB()) << 20, CpuShare: 1024, Default: true},
 		Lock: lockView{AcquireDate: time.Time{}.Format(time.RFC3339)}}
 	if withUnits {
@@ -154,9 +155,6 @@ func (f *Face) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if body.Platform != "" && body.Platform != platformName {
 		return paas.BadRequest("unknown platform %q: this platform runs %q apps", body.Platform, platformName)
 	}
-	if body.Pool != "" && body.Pool != defaultPool {
-		return paas.BadRequest("unknown pool %q (pools: %s)", body.Pool, defaultPool)
-	}
 	if body.Plan.Name != "" && body.Plan.Name != "default" {
 		return paas.BadRequest("unknown plan %q (plans: default)", body.Plan.Name)
 	}
@@ -164,7 +162,11 @@ func (f *Face) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if err != nil {
 		return err
 	}
-	a, err := f.p.CreateApp(r.Context(), pr, owner, paas.AppSpec{Name: body.Name})
+	spec := paas.AppSpec{Name: body.Name}
+	if body.Pool != "" {
+		spec.Pool = &body.Pool
+	}
+	a, err := f.p.CreateApp(r.Context(), pr, owner, spec)
 	if err != nil {
 		return err
 	}
@@ -321,9 +323,23 @@ func (f *Face) listPlatforms(w http.ResponseWriter, _ *http.Request, _ httproute
 	return nil
 }
 
-// listPools answers the client's shape (not the document's array).
-func (f *Face) listPools(w http.ResponseWriter, _ *http.Request, _ httprouter.Params, _ *paas.Principal) error {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"pools_by_team": []any{}, "public_pools": []map[string]string{{"Name": defaultPool}}})
+// listPools answers the client's shape (not the document's array): the
+// team pools of the caller's teams, and the public pool.
+func (f *Face) listPools(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	byTeam, err := f.p.Pools(r.Context(), pr)
+	if err != nil {
+		return err
+	}
+	teams := make([]string, 0, len(byTeam))
+	for t := range byTeam {
+		teams = append(teams, t)
+	}
+	slices.Sort(teams)
+	out := []map[string]any{}
+	for _, t := range teams {
+		out = append(out, map[string]any{"Team": t, "Pools": byTeam[t]})
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"pools_by_team": out, "public_pools": []map[string]string{{"Name": defaultPool}}})
 	return nil
 }
 
@@ -340,19 +356,29 @@ func (f *Face) swap(w http.ResponseWriter, r *http.Request, _ httprouter.Params,
 	return nil
 }
 
-// changePool: one pool here (a node label once units spread over a
-// cluster), so only "default" is accepted; the body is the pool name.
-func (f *Face) changePool(w http.ResponseWriter, r *http.Request, _ httprouter.Params, _ *paas.Principal, a paas.App) error {
+// changePool moves the app to the pool named by the body (a team pool
+// of its owner's, or the default public one).
+func (f *Face) changePool(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, a paas.App) error {
 	raw, err := api.ReadBody(w, r, 4096)
 	if err != nil {
 		return err
 	}
 	pool := strings.Trim(strings.TrimSpace(string(raw)), `"`)
-	if pool != defaultPool {
-		return paas.BadRequest("unknown pool %q (pools: %s)", pool, defaultPool)
+	if v, err := url.ParseQuery(pool); err == nil && v.Get("pool") != "" {
+		pool = v.Get("pool") // a form body (later clients)
+	}
+	if _, err := f.p.SetPool(r.Context(), pr, a.Owner, a.Name, pool); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func poolOf(a paas.App) string {
+	if a.Pool == "" {
+		return defaultPool
+	}
+	return a.Pool
 }
 
 // ownerFor is who a new object belongs to: team (one of the caller's),

@@ -110,3 +110,38 @@ func TestAppQuota(t *testing.T) {
 		t.Errorf("app quota: %+v", aq)
 	}
 }
+
+// TestTeamPools: team pools are a setting; a team's apps may be created in
+// or moved to its pools, nobody else's; pool-list shows the caller's.
+func TestTeamPools(t *testing.T) {
+	t.Parallel()
+	tp := paastest.NewPlatform(t, paastest.Config{Domain: "paas.test", Pools: map[string][]string{"gpu": {"crew"}}})
+	alice, bob := tp.NewUser(t, "alice"), tp.NewUser(t, "bob")
+	tp.NewTeam(t, "crew", alice)
+	do := func(want int, a paastest.Account, method, path string, body any) string {
+		t.Helper()
+		r := tp.Do(t, method, path, a.Bearer(), body)
+		if r.Status != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, r.Status, want, r.Body)
+		}
+		return string(r.Body)
+	}
+	if out := do(200, alice, "GET", "/tsuru/pools", nil); !strings.Contains(out, `"pools_by_team":[{"Pools":["gpu"],"Team":"crew"}]`) {
+		t.Errorf("alice's pools: %s", out)
+	}
+	if out := do(200, bob, "GET", "/tsuru/pools", nil); !strings.Contains(out, `"pools_by_team":[]`) {
+		t.Errorf("bob's pools: %s", out)
+	}
+	do(201, alice, "POST", "/tsuru/apps", map[string]string{"name": "train", "teamOwner": "crew", "pool": "gpu"})
+	if a, _ := tp.Store.App("crew", "train"); a.Pool != "gpu" {
+		t.Errorf("pool of the new app: %q", a.Pool)
+	}
+	do(403, alice, "POST", "/tsuru/apps", map[string]string{"name": "mine", "pool": "gpu"}) // alice's own apps are not crew's
+	do(400, alice, "POST", "/tsuru/apps", map[string]string{"name": "nowhere", "pool": "moon"})
+	do(201, bob, "POST", "/tsuru/apps", map[string]string{"name": "bobs"})
+	do(403, bob, "POST", "/tsuru/apps/bobs/pool", "gpu")
+	do(200, alice, "POST", "/tsuru/apps/train/pool", "default")
+	if out := do(200, alice, "GET", "/tsuru/apps/train", nil); !strings.Contains(out, `"pool":"default"`) {
+		t.Errorf("after the move: %s", out)
+	}
+}
