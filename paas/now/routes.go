@@ -98,6 +98,12 @@ func (f *Face) routes() []api.Route {
 		{Method: "PUT", Path: "/now/certs", Name: "putCert", Handle: h(f.putCert)},
 		{Method: "DELETE", Path: "/now/certs/:cn", Name: "deleteCert", Handle: h(f.deleteCert)},
 		{Method: "GET", Path: "/certs", Name: "listCertsClientBug", Handle: h(f.listCerts)},
+
+		// Secrets, by uid or name.
+		{Method: "GET", Path: "/now/secrets", Name: "listSecrets", Handle: h(f.listSecrets)},
+		{Method: "POST", Path: "/now/secrets", Name: "createSecret", Handle: h(f.createSecret)},
+		{Method: "PATCH", Path: "/now/secrets/:secret", Name: "renameSecret", Handle: h(f.renameSecret)},
+		{Method: "DELETE", Path: "/now/secrets/:secret", Name: "deleteSecret", Handle: h(f.deleteSecret)},
 		{Method: "GET", Path: "/certs/now/:cn", Name: "getCertClientBug", Handle: h(f.getCert)},
 	}
 }

@@ -3,6 +3,8 @@ package now_test
 import (
 	"context"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +84,13 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		}
 	}
 	listsFixtureCert := listed("certs", "cn")
+	newSecret := func(t *testing.T, o paastest.Account, tag string) string {
+		t.Helper()
+		if _, err := tp.CreateSecret(ctx, tp.Principal(t, o), s.owner(o), "s-"+tag, "value"); err != nil {
+			t.Fatal(err)
+		}
+		return "s-" + tag
+	}
 	showsFixtureCert := func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
 		if list, _ := body(t, r)["certs"].([]any); len(list) != 1 || list[0].(map[string]any)["cn"] != s.domain {
 			t.Errorf("GET the certificate of %s: %s", s.domain, r.Body)
@@ -100,6 +109,43 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		return name
 	}
 	return []paastest.Case{
+		{Method: "GET", Pattern: "/now/secrets", Class: s.list, Want: http.StatusOK,
+			Req: paastest.Fixed("/now/secrets"+s.query, nil),
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if strings.Contains(string(r.Body), "fixture-value") {
+					t.Errorf("a secret's value is listed: %s", r.Body)
+				}
+				if s.list == paastest.Owned && !strings.Contains(string(r.Body), `"name":"fix"`) {
+					t.Errorf("the fixture secret is not listed: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/secrets", Class: s.list, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/now/secrets" + s.query, map[string]string{"name": "new-" + tag, "value": "v"}
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !regexp.MustCompile(`"uid":"sec_[0-9A-Za-z]{24}"`).Match(r.Body) {
+					t.Errorf("POST /now/secrets: %s", r.Body)
+				}
+			}},
+		{Method: "PATCH", Pattern: "/now/secrets/:secret", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/now/secrets/" + newSecret(t, o, tag) + s.query, map[string]string{"name": "renamed-" + tag}
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); b["oldName"] != "s-"+tag {
+					t.Errorf("PATCH: %s", r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/now/secrets/:secret", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/now/secrets/" + newSecret(t, o, tag) + s.query, nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); b["name"] != "s-"+tag {
+					t.Errorf("DELETE: %s", r.Body)
+				}
+			}},
 		{Method: "GET", Pattern: "/now/certs", Class: s.list, Want: http.StatusOK,
 			Req: paastest.Fixed("/now/certs"+s.query, nil), Check: listsFixtureCert},
 		{Method: "GET", Pattern: "/certs", Class: s.list, Want: http.StatusOK,
@@ -260,6 +306,9 @@ func fixtures(t *testing.T, tp *paastest.Platform, pr *paas.Principal, owner, do
 		t.Fatal(err)
 	}
 	if _, err := tp.CreateRecord(ctx, pr, owner, domain, paas.Record{Name: "www", Type: "A", Value: "192.0.2.1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.CreateSecret(ctx, pr, owner, "fix", "fixture-value"); err != nil {
 		t.Fatal(err)
 	}
 	cert, key := paastest.NewTestCA(t).Leaf(t, []string{domain, "www." + domain}, time.Time{}, time.Time{})

@@ -235,6 +235,8 @@ func (tp *Platform) Digest(t testing.TB, owner string) string {
 		recs, err := s.Records(owner, d.Name)
 		add("records "+d.Name, recs, err)
 	}
+	secrets, err := s.Secrets(owner)
+	add("secrets", secrets, err) // ids and names; values are sealed and never shown
 	if tp.Certs != nil {
 		certs, err := tp.Certs.Certificates(context.Background())
 		for _, c := range certs {

@@ -37,6 +37,7 @@ var (
 	bucketLogs        = []byte("logs")         // nested: app key → (time‖seq → LogEntry)
 	bucketLogCounts   = []byte("log_counts")   // app key → uint64 lines kept
 	bucketServices    = []byte("services")     // name → ExternalService (password sealed)
+	bucketSecrets     = []byte("secrets")      // owner\x00uid → Secret (value sealed)
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
@@ -52,7 +53,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")

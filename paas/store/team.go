@@ -135,9 +135,11 @@ func (s *Store) DeleteTeam(name string) (paas.Team, error) {
 		if err := indexMembers(tx, name, t.Members, nil); err != nil {
 			return t, err
 		}
-		// Claims of domains nobody proved go with their claimant.
-		if err := deletePrefix(tx.Bucket(bucketClaims), p); err != nil {
-			return t, err
+		// Claims of domains nobody proved, and secrets, go with their owner.
+		for _, b := range [][]byte{bucketClaims, bucketSecrets} {
+			if err := deletePrefix(tx.Bucket(b), p); err != nil {
+				return t, err
+			}
 		}
 		return t, tx.Bucket(bucketTeams).Delete([]byte(name))
 	})

@@ -160,7 +160,7 @@ func (s *Store) DeleteUser(name string) ([]paas.App, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("delete user %s: %w", name, err)
 		}
-		for _, b := range [][]byte{bucketUserTokens, bucketThirdParty, bucketKeys, bucketDatabases} {
+		for _, b := range [][]byte{bucketUserTokens, bucketThirdParty, bucketKeys, bucketDatabases, bucketSecrets} {
 			if err := deletePrefix(tx.Bucket(b), prefix(name)); err != nil {
 				return nil, fmt.Errorf("delete user %s: %w", name, err)
 			}
