@@ -22,6 +22,9 @@ type ExternalService struct {
 	Teams          []string  `json:"teams"` // the teams that manage it and may use it
 	Doc            string    `json:"doc,omitempty"`
 	Created        time.Time `json:"created"`
+	// AnyAddress: an admin registered it, so its endpoint may be on a
+	// loopback or private network; others' are refused at every dial.
+	AnyAddress bool `json:"any_address,omitempty"`
 }
 
 var serviceNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,39}$`)

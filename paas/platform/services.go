@@ -12,7 +12,7 @@ import (
 
 // serviceClient speaks the Tsuru service API to svc's endpoint.
 func serviceClient(svc paas.ExternalService) svcapi.Client {
-	return svcapi.Client{Endpoint: svc.Endpoint, Username: svc.Username, Password: svc.Password}
+	return svcapi.Client{Endpoint: svc.Endpoint, Username: svc.Username, Password: svc.Password, PublicOnly: !svc.AnyAddress}
 }
 
 // inServiceTeams: pr manages svc (a member of one of its teams, or an admin).
@@ -76,6 +76,7 @@ func (p *Platform) CreateService(ctx context.Context, pr *paas.Principal, manife
 	if err := checkEndpoint(pr, svc.Endpoint); err != nil {
 		return svc, err
 	}
+	svc.AnyAddress = pr.IsAdmin()
 	return p.store.CreateService(svc)
 }
 
@@ -94,6 +95,7 @@ func (p *Platform) UpdateService(ctx context.Context, pr *paas.Principal, manife
 	}
 	return p.store.UpdateService(in.Name, func(s *paas.ExternalService) error {
 		s.Endpoint, s.Username, s.Password = in.Endpoint, in.Username, in.Password
+		s.AnyAddress = s.AnyAddress && pr.IsAdmin() // a user's update is held to public addresses
 		return nil
 	})
 }

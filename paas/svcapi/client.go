@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/selfhost/paas/paas"
@@ -25,7 +27,38 @@ const (
 // Client calls one service's endpoint.
 type Client struct {
 	Endpoint, Username, Password string
-	HTTP                         *http.Client // nil: one with callTimeout
+	// PublicOnly refuses, at every dial, addresses on loopback, private
+	// or link-local networks: a user's endpoint must not make the
+	// platform call its own host or network (even if its name later
+	// resolves there).
+	PublicOnly bool
+	HTTP       *http.Client // nil: one with callTimeout and no redirects
+}
+
+// httpClient is c.HTTP, or a client that follows no redirect (an
+// endpoint is called at its own address only) and, with PublicOnly,
+// dials public addresses only.
+func (c Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if c.PublicOnly {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip := net.ParseIP(host)
+			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast() {
+				return fmt.Errorf("refusing to call %s: not a public address", address)
+			}
+			return nil
+		}
+	}
+	return &http.Client{Timeout: callTimeout,
+		Transport:     &http.Transport{DialContext: dialer.DialContext, Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func (c Client) do(ctx context.Context, method, path string, form url.Values, ok ...int) ([]byte, error) {
@@ -44,11 +77,7 @@ func (c Client) do(ctx context.Context, method, path string, form url.Values, ok
 	}
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(c.Username, c.Password)
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: callTimeout}
-	}
-	res, err := hc.Do(req)
+	res, err := c.httpClient().Do(req)
 	if err != nil {
 		return nil, unavailable("%s %s: %v", method, path, err)
 	}
