@@ -76,46 +76,48 @@ func BuildHostBaseImage(ctx context.Context, d *Docker, nodePath, tag string, lo
 	}
 	fmt.Fprintf(log, "building %s from %s (%d shared libraries)\n", tag, real, len(libs))
 
-	// The image this build replaces, removed afterwards so that rebuilding
-	// (CI does it on every run) does not pile up untagged images.
+	changes := []string{"ENV PATH=/usr/local/bin:/usr/bin:/bin", "WORKDIR /app", `CMD ["node"]`}
+	if err := importRootfs(ctx, d, tag, "paas host base image from "+real, changes,
+		func(w io.Writer) error { return writeHostRootfs(w, real, libs, npmDir) }, log); err != nil {
+		return fmt.Errorf("host base image %s: %w", tag, err)
+	}
+	return nil
+}
+
+// importRootfs imports the tar write produces as tag, then removes the image
+// tag named before, so that rebuilding (CI does it each run) does not pile
+// up untagged images.
+func importRootfs(ctx context.Context, d *Docker, tag, message string, changes []string, write func(io.Writer) error, log io.Writer) error {
 	previous, _ := d.api.ImageInspect(ctx, tag)
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	tarErr := make(chan error, 1)
 	go func() {
-		err := writeHostRootfs(pw, real, libs, npmDir)
+		err := write(pw)
 		pw.CloseWithError(err)
 		tarErr <- err
 	}()
-	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, tag, image.ImportOptions{
-		Message: "paas host base image from " + real,
-		Changes: []string{
-			"ENV PATH=/usr/local/bin:/usr/bin:/bin",
-			"WORKDIR /app",
-			`CMD ["node"]`,
-		},
-	})
+	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, tag, image.ImportOptions{Message: message, Changes: changes})
 	if err != nil {
 		pr.CloseWithError(err)
 		<-tarErr
-		return fmt.Errorf("host base image %s: import: %w", tag, err)
+		return fmt.Errorf("import: %w", err)
 	}
 	importErr := copyPullProgress(ctx, rc, log)
 	rc.Close()
 	pr.Close()
 	if err := <-tarErr; err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		return fmt.Errorf("host base image %s: rootfs: %w", tag, err)
+		return fmt.Errorf("rootfs: %w", err)
 	}
 	if importErr != nil {
-		return fmt.Errorf("host base image %s: import: %w", tag, importErr)
+		return fmt.Errorf("import: %w", importErr)
 	}
-	if ok, err := d.ImageExists(ctx, tag); err != nil {
-		return fmt.Errorf("host base image %s: %w", tag, err)
-	} else if !ok {
-		return fmt.Errorf("host base image %s: image missing after import", tag)
+	now, err := d.api.ImageInspect(ctx, tag)
+	if err != nil {
+		return fmt.Errorf("image missing after import: %w", err)
 	}
-	if previous.ID != "" {
-		// Not forced: an old base that app images still build on stays.
+	if previous.ID != "" && previous.ID != now.ID {
+		// Not forced: an old image a container still runs (or builds on) stays.
 		if _, err := d.api.ImageRemove(ctx, previous.ID, image.RemoveOptions{PruneChildren: true}); err == nil {
 			fmt.Fprintf(log, "removed the previous %s (%s)\n", tag, shortID(previous.ID))
 		}

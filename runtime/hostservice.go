@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/docker/docker/api/types/image"
 )
 
 // HostServiceImage is the tag BuildHostServiceImage produces for kind by
@@ -84,47 +82,6 @@ func BuildHostServiceImage(ctx context.Context, d *Docker, kind, tag string, log
 	if err := importRootfs(ctx, d, tag, "paas host "+kind+" image from "+img.from, img.changes,
 		func(w io.Writer) error { return img.write(w) }, log); err != nil {
 		return fmt.Errorf("host %s image %s: %w", kind, tag, err)
-	}
-	return nil
-}
-
-// importRootfs imports the tar write produces as tag, then removes the image
-// tag named before, so that rebuilding (CI does it each run) does not pile
-// up untagged images.
-func importRootfs(ctx context.Context, d *Docker, tag, message string, changes []string, write func(io.Writer) error, log io.Writer) error {
-	previous, _ := d.api.ImageInspect(ctx, tag)
-	pr, pw := io.Pipe()
-	defer pr.Close()
-	tarErr := make(chan error, 1)
-	go func() {
-		err := write(pw)
-		pw.CloseWithError(err)
-		tarErr <- err
-	}()
-	rc, err := d.api.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, tag, image.ImportOptions{Message: message, Changes: changes})
-	if err != nil {
-		pr.CloseWithError(err)
-		<-tarErr
-		return fmt.Errorf("import: %w", err)
-	}
-	importErr := copyPullProgress(ctx, rc, log)
-	rc.Close()
-	pr.Close()
-	if err := <-tarErr; err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		return fmt.Errorf("rootfs: %w", err)
-	}
-	if importErr != nil {
-		return fmt.Errorf("import: %w", importErr)
-	}
-	now, err := d.api.ImageInspect(ctx, tag)
-	if err != nil {
-		return fmt.Errorf("image missing after import: %w", err)
-	}
-	if previous.ID != "" && previous.ID != now.ID {
-		// Not forced: an old image a service container still runs stays.
-		if _, err := d.api.ImageRemove(ctx, previous.ID, image.RemoveOptions{PruneChildren: true}); err == nil {
-			fmt.Fprintf(log, "removed the previous %s (%s)\n", tag, shortID(previous.ID))
-		}
 	}
 	return nil
 }
