@@ -126,6 +126,11 @@ func (ca *LocalCA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 	if name == "" || ca.allow == nil || !ca.allow(name) {
 		return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
 	}
+	return ca.leaf(name)
+}
+
+// leaf is the leaf for name, a name already allowed.
+func (ca *LocalCA) leaf(name string) (*tls.Certificate, error) {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	if c := ca.leaves[name]; c != nil && time.Until(c.Leaf.NotAfter) > leafRenewal {
