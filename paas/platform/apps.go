@@ -39,31 +39,36 @@ func (p *Platform) App(ctx context.Context, pr *paas.Principal, owner, name stri
 // VisibleApps are the apps pr may act on, by name: its own and its
 // teams' (every app, for an admin).
 func (p *Platform) VisibleApps(ctx context.Context, pr *paas.Principal) ([]paas.App, error) {
+	all, err := visible(ctx, p, pr, p.store.AllApps, p.store.Apps)
+	slices.SortFunc(all, func(a, b paas.App) int { return strings.Compare(a.Name, b.Name) })
+	return all, err
+}
+
+// visible gathers what pr may act on: everything (all) for an admin,
+// else what byOwner gives for pr and for each of its teams.
+func visible[T any](ctx context.Context, p *Platform, pr *paas.Principal, all func() ([]T, error), byOwner func(string) ([]T, error)) ([]T, error) {
 	if pr == nil {
 		return nil, paas.Unauthorized("authentication required")
 	}
-	var all []paas.App
-	if pr.IsAdmin() {
-		apps, err := p.store.AllApps()
-		if err != nil {
-			return nil, err
-		}
-		all = apps
-	} else {
-		teams, err := p.store.TeamsOf(pr.User.Name)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range append([]string{pr.User.Name}, teamNames(teams)...) {
-			apps, err := p.store.Apps(o)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, apps...)
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	slices.SortFunc(all, func(a, b paas.App) int { return strings.Compare(a.Name, b.Name) })
-	return all, nil
+	if pr.IsAdmin() {
+		return all()
+	}
+	teams, err := p.store.TeamsOf(pr.User.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, o := range append([]string{pr.User.Name}, teamNames(teams)...) {
+		items, err := byOwner(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
 }
 
 func teamNames(ts []paas.Team) []string {

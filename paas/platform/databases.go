@@ -300,28 +300,7 @@ func (p *Platform) ReconcileDatabases(ctx context.Context) error {
 // VisibleDatabases are the databases pr may act on: its own and its
 // teams' (every one, for an admin).
 func (p *Platform) VisibleDatabases(ctx context.Context, pr *paas.Principal) ([]paas.Database, error) {
-	if pr == nil {
-		return nil, paas.Unauthorized("authentication required")
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if pr.IsAdmin() {
-		return p.store.AllDatabases()
-	}
-	teams, err := p.store.TeamsOf(pr.User.Name)
-	if err != nil {
-		return nil, err
-	}
-	var all []paas.Database
-	for _, o := range append([]string{pr.User.Name}, teamNames(teams)...) {
-		dbs, err := p.store.Databases(o)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, dbs...)
-	}
-	return all, nil
+	return visible(ctx, p, pr, p.store.AllDatabases, p.store.Databases)
 }
 
 // DatabaseNamed finds a database by name among those pr may act on

@@ -115,13 +115,8 @@ func shortID(id string) string {
 	return id
 }
 
-// visibleApps are the apps the caller may act on.
-func (f *Face) visibleApps(ctx context.Context, pr *paas.Principal) ([]paas.App, error) {
-	return f.p.VisibleApps(ctx, pr)
-}
-
 func (f *Face) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
-	apps, err := f.visibleApps(r.Context(), pr)
+	apps, err := f.p.VisibleApps(r.Context(), pr)
 	if err != nil {
 		return err
 	}

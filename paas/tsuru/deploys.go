@@ -167,7 +167,7 @@ func (f *Face) deploysOf(r *http.Request, pr *paas.Principal) ([]deployView, err
 		apps = []paas.App{a}
 	} else {
 		var err error
-		if apps, err = f.visibleApps(r.Context(), pr); err != nil {
+		if apps, err = f.p.VisibleApps(r.Context(), pr); err != nil {
 			return nil, err
 		}
 	}
