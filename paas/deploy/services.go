@@ -35,12 +35,7 @@ func (d *Deployer) ProvisionService(ctx context.Context, spec runtime.ServiceSpe
 	if err != nil {
 		return runtime.Service{}, err
 	}
-	if spec.Image == "" {
-		spec.Image = d.cfg.ServiceImages[spec.Kind]
-	}
-	if spec.Image == "" {
-		spec.Image = runtime.DefaultServiceImage(spec.Kind)
-	}
+	spec = d.withImage(spec)
 	progress := &logWriter{batch: 1, flush: func(lines []string) {
 		for _, l := range lines {
 			d.log.Info("service image: "+l, "image", spec.Image)
@@ -62,6 +57,18 @@ func (d *Deployer) ProvisionService(ctx context.Context, spec runtime.ServiceSpe
 		return runtime.Service{}, fmt.Errorf("start %s server %s: %w", spec.Kind, spec.ID, err)
 	}
 	return svc, nil
+}
+
+// withImage gives spec the image its kind runs: the configured one, else
+// the official one.
+func (d *Deployer) withImage(spec runtime.ServiceSpec) runtime.ServiceSpec {
+	if spec.Image == "" {
+		spec.Image = d.cfg.ServiceImages[spec.Kind]
+	}
+	if spec.Image == "" {
+		spec.Image = runtime.DefaultServiceImage(spec.Kind)
+	}
+	return spec
 }
 
 func (d *Deployer) waitService(ctx context.Context, sr runtime.ServiceRuntime, id string) error {
@@ -87,10 +94,7 @@ func (d *Deployer) EnsureService(ctx context.Context, spec runtime.ServiceSpec) 
 	if err != nil {
 		return err
 	}
-	if spec.Image == "" {
-		spec.Image = d.cfg.ServiceImages[spec.Kind]
-	}
-	_, err = sr.StartService(ctx, spec)
+	_, err = sr.StartService(ctx, d.withImage(spec))
 	return err
 }
 

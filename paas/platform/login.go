@@ -155,10 +155,7 @@ func (p *Platform) resendInvite(u paas.User) error {
 	}); err != nil {
 		return err
 	}
-	if err := p.cfg.Mailer.Send(u.Email, "Confirm your account",
-		fmt.Sprintf("Your invite code for user %s is: %s", u.Name, code)); err != nil {
-		p.log.Error("send invite code", "user", u.Name, "err", err)
-	}
+	p.mailInvite(u.Name, u.Email, code)
 	return nil
 }
 

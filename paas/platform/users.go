@@ -32,10 +32,7 @@ func (p *Platform) SignUp(ctx context.Context, name, email, password string) (pa
 	if err := p.store.CreateUser(u); err != nil {
 		return paas.User{}, err
 	}
-	if err := p.cfg.Mailer.Send(email, "Confirm your account",
-		fmt.Sprintf("Your invite code for user %s is: %s", name, code)); err != nil {
-		p.log.Error("send invite code", "user", name, "err", err)
-	}
+	p.mailInvite(name, email, code)
 	return p.store.User(name)
 }
 
@@ -193,4 +190,13 @@ func (p *Platform) EmailTaken(ctx context.Context, email string) (bool, error) {
 		return false, paas.BadRequest("email is required")
 	}
 	return p.store.EmailTaken(email)
+}
+
+// mailInvite sends an account's invite code (a failure is logged: the
+// account can ask for it again).
+func (p *Platform) mailInvite(name, email, code string) {
+	if err := p.cfg.Mailer.Send(email, "Confirm your account",
+		fmt.Sprintf("Your invite code for user %s is: %s", name, code)); err != nil {
+		p.log.Error("send invite code", "user", name, "err", err)
+	}
 }
