@@ -124,3 +124,12 @@ func (p *Platform) RecordDeploy(ctx context.Context, pr *paas.Principal, owner, 
 	}
 	return p.store.RecordDeploy(a.Owner, a.Name, id, took, failure)
 }
+
+// SnapshotCount is how many snapshots owner's app has.
+func (p *Platform) SnapshotCount(ctx context.Context, pr *paas.Principal, owner, app string) (int, error) {
+	a, err := p.App(ctx, pr, owner, app)
+	if err != nil {
+		return 0, err
+	}
+	return p.store.SnapshotCount(a.Owner, a.Name)
+}

@@ -105,10 +105,13 @@ func TestTsuruFlow(t *testing.T) {
 	must(200, tok, "PUT", "/swap?app1=blue&app2=green", "", nil)
 	waitPrefix("blue.localhost", "admin/green ")
 	waitPrefix("green.localhost", "crew/blue ")
-	var info struct{ Ip string }
+	var info struct {
+		Ip      string
+		Deploys uint
+	}
 	json.Unmarshal([]byte(must(200, tok, "GET", "/apps/blue", "", nil)), &info)
-	if info.Ip != "green.localhost" {
-		t.Errorf("blue's address after the swap: %q", info.Ip)
+	if info.Ip != "green.localhost" || info.Deploys != 1 {
+		t.Errorf("blue after the swap: address %q, %d deploys", info.Ip, info.Deploys)
 	}
 
 	if out := must(200, tok, "POST", "/apps/blue/run?once=true", "", []byte("echo hello")); !strings.Contains(out, `"Message":"ran echo hello in `) {

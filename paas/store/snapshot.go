@@ -155,3 +155,8 @@ func (s *Store) RecordDeploy(owner, app, id string, took time.Duration, failure 
 		return putJSON(b, key(owner, app, id), sn)
 	})
 }
+
+// SnapshotCount is how many snapshots an app has, read without decoding them.
+func (s *Store) SnapshotCount(owner, app string) (int, error) {
+	return view(s, func(tx *bolt.Tx) (int, error) { return count(tx.Bucket(bucketSnapshots), prefix(owner, app)), nil })
+}

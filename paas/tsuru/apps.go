@@ -84,25 +84,23 @@ type appView struct {
 
 func (f *Face) host(a paas.App) string { return a.Subdomain + "." + f.p.Config().Domain }
 
-func (f *Face) view(ctx context.Context, pr *paas.Principal, a paas.App, withUnits bool) appView {
+func (f *Face) view(ctx context.Context, pr *paas.Principal, a paas.App) appView {
 	v := appView{Name: a.Name, Platform: platformName, Teams: []string{a.Owner}, Units: []unitView{}, Ip: f.host(a),
 		Cname: []string{}, Owner: a.Owner, TeamOwner: a.Owner, Pool: poolOf(a), State: string(a.State),
 		Plan: planView{Name: "default", Memory: int64(a.EffectiveMemoryMB()) << 20, CpuShare: 1024, Default: true},
 		Lock: lockView{AcquireDate: time.Time{}.Format(time.RFC3339)}}
-	if withUnits {
-		if rel, ok, err := f.p.Release(ctx, pr, a.Owner, a.Name); err == nil && ok {
-			for _, u := range rel.Units {
-				status := "stopped"
-				if u.Running {
-					status = "started"
-				}
-				v.Units = append(v.Units, unitView{ID: shortID(u.ID), Name: fmt.Sprintf("%s/%d", a.Name, u.Index),
-					Status: status, ProcessName: "web", Ip: v.Ip})
+	if rel, ok, err := f.p.Release(ctx, pr, a.Owner, a.Name); err == nil && ok {
+		for _, u := range rel.Units {
+			status := "stopped"
+			if u.Running {
+				status = "started"
 			}
+			v.Units = append(v.Units, unitView{ID: shortID(u.ID), Name: fmt.Sprintf("%s/%d", a.Name, u.Index),
+				Status: status, ProcessName: "web", Ip: v.Ip})
 		}
-		if snaps, err := f.p.Snapshots(ctx, pr, a.Owner, a.Name); err == nil {
-			v.Deploys = uint(len(snaps))
-		}
+	}
+	if n, err := f.p.SnapshotCount(ctx, pr, a.Owner, a.Name); err == nil {
+		v.Deploys = uint(n)
 	}
 	return v
 }
@@ -126,7 +124,7 @@ func (f *Face) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	}
 	out := make([]appView, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, f.view(r.Context(), pr, a, true))
+		out = append(out, f.view(r.Context(), pr, a))
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -170,7 +168,7 @@ func (f *Face) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 }
 
 func (f *Face) appInfo(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, a paas.App) error {
-	api.WriteJSON(w, http.StatusOK, f.view(r.Context(), pr, a, true))
+	api.WriteJSON(w, http.StatusOK, f.view(r.Context(), pr, a))
 	return nil
 }
 
