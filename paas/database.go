@@ -87,6 +87,14 @@ func ValidateDatabase(name, typ string) (string, error) {
 	return svc, nil
 }
 
+// CheckUnbound refuses to remove a database still bound to apps, saying which.
+func (d Database) CheckUnbound() error {
+	if len(d.Apps) > 0 {
+		return Conflict("database %q is bound to %v; unbind it first", d.Name, d.Apps)
+	}
+	return nil
+}
+
 // Env is what binding d to an app puts in the app's environment; its
 // names are the ones apps and client libraries look for.
 func (d Database) Env() map[string]string {

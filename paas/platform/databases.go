@@ -133,8 +133,8 @@ func (p *Platform) DeleteDatabase(ctx context.Context, pr *paas.Principal, owner
 			return cur, err
 		}
 		if c, ext, err := p.external(cur); ext {
-			if len(cur.Apps) > 0 {
-				return cur, paas.Conflict("database %q is bound to %v; unbind it first", name, cur.Apps)
+			if err := cur.CheckUnbound(); err != nil {
+				return cur, err // before the endpoint is asked to remove it
 			}
 			if err == nil {
 				err = c.Remove(ctx, cur.Instance)

@@ -119,8 +119,8 @@ func (s *Store) DeleteDatabase(owner, name string) (paas.Database, error) {
 		if err != nil {
 			return d, err
 		}
-		if len(d.Apps) > 0 {
-			return d, paas.Conflict("database %q is bound to %v; unbind it first", name, d.Apps)
+		if err := d.CheckUnbound(); err != nil {
+			return d, err
 		}
 		return d, tx.Bucket(bucketDatabases).Delete(key(owner, name))
 	})
