@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,7 +74,7 @@ func usage(w io.Writer) {
        paas backup FILE           write a consistent copy of the database to FILE
        paas ca [FILE]             write the local CA's root certificate (stdout by default)
        paas base-image [--from-host]  pull (or build from this machine's node) the Node base image
-       paas service-image [--from-host] [--tag TAG] KIND  pull (or build from this machine's server) the redis or postgresql image
+       paas service-image [--from-host] [--tag TAG] KIND  pull (or build from this machine's server) the redis, postgresql or mongodb image
        paas version               print the version
 `)
 }
@@ -101,6 +102,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
 	str(&cfg.RedisImage, "redis-image", "PAAS_REDIS_IMAGE", d.RedisImage, "image redis service instances run (default "+runtime.DefaultServiceImage(runtime.KindRedis)+"; offline: paas service-image --from-host redis, then paas-redis:host)")
 	str(&cfg.PostgreSQLImage, "postgresql-image", "PAAS_POSTGRESQL_IMAGE", d.PostgreSQLImage, "image postgresql service instances run (default "+runtime.DefaultServiceImage(runtime.KindPostgreSQL)+")")
+	str(&cfg.MongoDBImage, "mongodb-image", "PAAS_MONGODB_IMAGE", d.MongoDBImage, "image mongodb service instances run (default "+runtime.DefaultServiceImage(runtime.KindMongoDB)+"; offline: paas service-image --from-host mongodb, from a FerretDB binary)")
 	str(&cfg.Pools, "pools", "PAAS_POOLS", d.Pools, "team pools beside the public one, e.g. gpu=crew+ml,edge=ops (pool=teams that may use it)")
 	cfg.AppQuota = d.AppQuota
 	if v, ok := os.LookupEnv("PAAS_APP_QUOTA"); ok {
@@ -261,13 +263,13 @@ func serviceImage(args []string) error {
 		return err
 	}
 	if kind == "" || fs.NArg() > 0 {
-		return errors.New("usage: paas service-image [--from-host] [--tag TAG] redis|postgresql")
+		return errors.New("usage: paas service-image [--from-host] [--tag TAG] " + strings.Join(runtime.ServiceKinds, "|"))
 	}
 	return withDocker(func(ctx context.Context, d *runtime.Docker) error {
 		if !*fromHost {
 			ref := runtime.DefaultServiceImage(kind)
 			if ref == "" {
-				return fmt.Errorf("unsupported kind %q (supported: %s, %s)", kind, runtime.KindRedis, runtime.KindPostgreSQL)
+				return fmt.Errorf("unsupported kind %q (supported: %s)", kind, strings.Join(runtime.ServiceKinds, ", "))
 			}
 			return d.EnsureImage(ctx, ref, os.Stdout)
 		}

@@ -2,12 +2,14 @@ package paas
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"sort"
 	"time"
 )
 
-// Database is a service instance: a database server (redis, postgresql)
+// Database is a service instance: a database server (redis, postgresql, mongodb)
 // run for its owner as a container with its own data volume, bound to the
 // owner's apps through environment variables. It is a Nodejitsu
 // /databases/:user/:db database and a Tsuru service instance at once.
@@ -42,7 +44,7 @@ const (
 	DatabaseStatusPending  = "pending" // recorded; this release runs no server of its type
 	DatabaseStatusCreating = "creating"
 	DatabaseStatusRunning  = "running"
-	DatabasePendingMessage = "recorded; this release runs no server of this type yet (redis and postgresql run for real)"
+	DatabasePendingMessage = "recorded; this release runs no server of this type yet (redis, postgresql and mongodb run for real)"
 )
 
 // The services the platform runs.
@@ -63,7 +65,7 @@ var DatabaseTypes = map[string]string{
 }
 
 // RunnableServices are the services this release runs servers for.
-var RunnableServices = map[string]bool{ServiceRedis: true, ServicePostgreSQL: true}
+var RunnableServices = map[string]bool{ServiceRedis: true, ServicePostgreSQL: true, ServiceMongoDB: true}
 
 // Services lists the built-in services by name.
 func Services() []string {
@@ -110,9 +112,22 @@ func (d Database) Env() map[string]string {
 			"DATABASE_URL": fmt.Sprintf("postgres://%s:%s@%s:%d/%s", PostgresUser, d.Password, d.Host, d.Port, PostgresDatabase),
 			"PGHOST":       d.Host, "PGPORT": port, "PGUSER": PostgresUser, "PGPASSWORD": d.Password, "PGDATABASE": PostgresDatabase,
 		}
+	case ServiceMongoDB:
+		// The user is the root user, in the admin database, as the official
+		// image makes it.
+		u := url.URL{Scheme: "mongodb", User: url.UserPassword(MongoUser, d.Password), Host: net.JoinHostPort(d.Host, port),
+			Path: "/" + MongoDatabase, RawQuery: "authSource=admin"}
+		return map[string]string{"MONGODB_URI": u.String(), "MONGO_URL": u.String()}
 	}
 	return map[string]string{}
 }
+
+// The MongoDB user (in the admin database) and the apps' database of every
+// instance (the runtime's).
+const (
+	MongoUser     = "app"
+	MongoDatabase = "app"
+)
 
 // The PostgreSQL role and database of every instance (the runtime's).
 const (

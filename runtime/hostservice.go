@@ -26,14 +26,18 @@ const serviceUID = 999
 
 // hostImage is what a host-built image is made of.
 type hostImage struct {
-	users   string    // the passwd line of the server user
-	group   string    // its group line
-	dirs    []hostDir // directories to create, before anything else
-	files   map[string]string
-	paths   []string // host files reproduced at the same place, symlinks on the way included
-	trees   []string // host directories copied whole, to the same place
-	changes []string // image config (ImageImport changes)
-	from    string   // what the image is built from, for the log and the image's comment
+	users string    // the passwd line of the server user
+	group string    // its group line
+	dirs  []hostDir // directories to create, before anything else
+	files map[string]string
+	paths []string // host files reproduced at the same place, symlinks on the way included
+	// binaries are host executables placed elsewhere in the image (image
+	// path → host path): a binary under a home directory, which the server
+	// user could not reach at the same place.
+	binaries map[string]string
+	trees    []string // host directories copied whole, to the same place
+	changes  []string // image config (ImageImport changes)
+	from     string   // what the image is built from, for the log and the image's comment
 }
 
 type hostDir struct {
@@ -43,7 +47,8 @@ type hostDir struct {
 }
 
 // BuildHostServiceImage builds an image of kind from this machine's own
-// server binaries (Debian's redis-server and postgresql packages), without
+// server binaries (Debian's redis-server and postgresql packages; for
+// mongodb, which Debian does not package, a FerretDB binary: see hostMongo), without
 // pulling anything, in the way of BuildHostBaseImage: a rootfs of the
 // binaries, the shared libraries they link (per ldd), the loader, the
 // server user (uid 999) and the files the server reads, imported with
@@ -67,8 +72,10 @@ func BuildHostServiceImage(ctx context.Context, d *Docker, kind, tag string, log
 		img, err = hostRedis()
 	case KindPostgreSQL:
 		img, err = hostPostgres(ctx, log)
+	case KindMongoDB:
+		img, err = hostMongo()
 	default:
-		err = fmt.Errorf("unsupported kind %q (supported: %s, %s)", kind, KindRedis, KindPostgreSQL)
+		err = unsupportedKind(kind)
 	}
 	if err != nil {
 		return fmt.Errorf("host %s image %s: %w", kind, tag, err)
@@ -310,25 +317,36 @@ func postgresModules(pkglibdir string) ([]string, error) {
 func (img *hostImage) libraries(ctx context.Context, log io.Writer) ([]string, error) {
 	seen := map[string]bool{}
 	var libs []string
-	kept := img.paths[:0]
-	for _, p := range img.paths {
+	need := func(p string) error {
 		deps, err := sharedLibraries(ctx, p)
-		if err != nil && strings.HasSuffix(p, ".so") {
-			fmt.Fprintf(log, "leaving out %s: %v\n", p, err)
-			continue
-		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		kept = append(kept, p)
 		for _, l := range deps {
 			if !seen[l] {
 				seen[l] = true
 				libs = append(libs, l)
 			}
 		}
+		return nil
+	}
+	kept := img.paths[:0]
+	for _, p := range img.paths {
+		if err := need(p); err != nil {
+			if strings.HasSuffix(p, ".so") {
+				fmt.Fprintf(log, "leaving out %s: %v\n", p, err)
+				continue
+			}
+			return nil, err
+		}
+		kept = append(kept, p)
 	}
 	img.paths = kept
+	for _, b := range img.binaries {
+		if err := need(b); err != nil {
+			return nil, err
+		}
+	}
 	sort.Strings(libs)
 	return libs, nil
 }
@@ -340,6 +358,16 @@ func (img *hostImage) write(w io.Writer) error {
 	for _, p := range img.paths {
 		if err := r.hostPath(p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	dsts := make([]string, 0, len(img.binaries))
+	for dst := range img.binaries {
+		dsts = append(dsts, dst)
+	}
+	sort.Strings(dsts)
+	for _, dst := range dsts {
+		if err := r.hostFile(img.binaries[dst], dst, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", img.binaries[dst], err)
 		}
 	}
 	for _, t := range img.trees {
@@ -396,4 +424,72 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// mongoEntrypoint runs FerretDB (a MongoDB wire-protocol server, here on
+// its SQLite backend) with the official mongo image's interface: the
+// command "mongod" (its flags are mongod's and are not FerretDB's, so they
+// are dropped), the data in /data/db, and the root user from
+// MONGO_INITDB_ROOT_USERNAME and MONGO_INITDB_ROOT_PASSWORD_FILE, created in
+// the admin database on the first start. The password goes to FerretDB in
+// its environment, never on a command line (which `ps` and `docker top`
+// list).
+const mongoEntrypoint = `#!/bin/sh
+# Entrypoint of the paas host mongodb image (runtime/hostservice.go).
+set -eu
+if [ "${1:-mongod}" != mongod ]; then
+	exec "$@"
+fi
+user="${MONGO_INITDB_ROOT_USERNAME:-}"
+if [ -n "$user" ]; then
+	pwfile="${MONGO_INITDB_ROOT_PASSWORD_FILE:-}"
+	if [ -z "$pwfile" ] || [ ! -s "$pwfile" ]; then
+		echo "entrypoint: MONGO_INITDB_ROOT_PASSWORD_FILE must name a non-empty file" >&2
+		exit 1
+	fi
+	pw=""
+	IFS= read -r pw < "$pwfile" || [ -n "$pw" ]
+	export FERRETDB_SETUP_USERNAME="$user" FERRETDB_SETUP_PASSWORD="$pw" FERRETDB_SETUP_DATABASE=admin
+fi
+exec ferretdb --handler=sqlite --sqlite-url=file:/data/db/ --state-dir=/data/db \
+	--listen-addr=:27017 --test-enable-new-auth --telemetry=disable --debug-addr=- --log-level=warn
+`
+
+// hostMongo packages a FerretDB binary found on PATH: there is no MongoDB
+// server in Debian, and FerretDB is a Go program of the module proxy, so an
+// air-gapped machine can build it (README, "Services"). The official image
+// stays the default; this one serves what apps use of MongoDB (CRUD,
+// indexes, SCRAM-SHA-256 users) for tests and small installations.
+func hostMongo() (hostImage, error) {
+	server, err := exec.LookPath("ferretdb")
+	if err != nil {
+		return hostImage{}, fmt.Errorf("find ferretdb (build it from github.com/FerretDB/FerretDB v1.24: see the README, Services): %w", err)
+	}
+	server = absPath(server)
+	img := hostImage{
+		users: "mongodb:x:999:999:mongodb:/data/db:/sbin/nologin\n",
+		group: "mongodb:x:999:\n",
+		dirs: []hostDir{
+			{"/data", 0o755, 0, 0},
+			{"/data/db", 0o700, serviceUID, serviceUID},
+			{"/data/configdb", 0o700, serviceUID, serviceUID},
+		},
+		files: map[string]string{"/usr/local/bin/docker-entrypoint.sh": mongoEntrypoint},
+		changes: []string{
+			"ENV PATH=/usr/local/bin:/usr/bin:/bin",
+			"WORKDIR /data/db",
+			"USER mongodb",
+			`ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]`,
+			`CMD ["mongod"]`,
+		},
+		from: server,
+	}
+	// /bin/sh by that name: it is the entrypoint's interpreter line.
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		return hostImage{}, fmt.Errorf("the entrypoint's shell: %w", err)
+	}
+	img.paths = []string{"/bin/sh"}
+	// Not at its host path, which is often under a home directory.
+	img.binaries = map[string]string{"/usr/local/bin/ferretdb": server}
+	return img, nil
 }

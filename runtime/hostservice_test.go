@@ -31,6 +31,10 @@ func hostServerMissing(kind string) string {
 				return "no PostgreSQL server (apt-get install postgresql)"
 			}
 		}
+	case runtime.KindMongoDB:
+		if _, err := exec.LookPath("ferretdb"); err != nil {
+			return "no ferretdb on PATH (.ci/run builds it; see the README, Services)"
+		}
 	}
 	return ""
 }
@@ -39,7 +43,7 @@ func hostServerMissing(kind string) string {
 // (removed at the end) and runs an instance of it to a successful probe.
 func TestBuildHostServiceImage(t *testing.T) {
 	t.Parallel() // engine-bound and independent: they overlap each other
-	for _, kind := range []string{runtime.KindRedis, runtime.KindPostgreSQL} {
+	for _, kind := range runtime.ServiceKinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			if why := hostServerMissing(kind); why != "" {
@@ -73,7 +77,7 @@ func TestBuildHostServiceImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if first.Config == nil || first.Config.User != map[string]string{runtime.KindRedis: "redis", runtime.KindPostgreSQL: "postgres"}[kind] {
+			if first.Config == nil || first.Config.User != map[string]string{runtime.KindRedis: "redis", runtime.KindPostgreSQL: "postgres", runtime.KindMongoDB: "mongodb"}[kind] {
 				t.Errorf("image config = %+v, want the server user", first.Config)
 			}
 			if len(first.Config.Labels) > 0 {
@@ -103,8 +107,8 @@ func TestBuildHostServiceImage(t *testing.T) {
 
 func TestBuildHostServiceImageUnknownKind(t *testing.T) {
 	d := dockertest.New(t)
-	err := runtime.BuildHostServiceImage(context.Background(), d, "mongodb", "", nil)
+	err := runtime.BuildHostServiceImage(context.Background(), d, "couchdb", "", nil)
 	if err == nil || !strings.Contains(err.Error(), "unsupported kind") {
-		t.Errorf("BuildHostServiceImage(mongodb) = %v, want an unsupported kind error", err)
+		t.Errorf("BuildHostServiceImage(couchdb) = %v, want an unsupported kind error", err)
 	}
 }

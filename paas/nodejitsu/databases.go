@@ -20,6 +20,9 @@ func databaseView(d paas.Database) map[string]any {
 	case paas.ServicePostgreSQL:
 		meta = map[string]any{"host": d.Host, "port": d.Port, "user": paas.PostgresUser, "password": d.Password,
 			"dbname": paas.PostgresDatabase, "uri": d.Env()["DATABASE_URL"]}
+	case paas.ServiceMongoDB:
+		meta = map[string]any{"host": d.Host, "port": d.Port, "user": paas.MongoUser, "password": d.Password,
+			"dbname": paas.MongoDatabase, "uri": d.Env()["MONGODB_URI"]}
 	}
 	apps := []string{}
 	for _, k := range d.Apps {

@@ -47,10 +47,11 @@ type Config struct {
 	Domain    string
 	PublicIP  string
 	BaseImage string
-	// RedisImage and PostgreSQLImage are the images database servers run
-	// ("": the official images, pulled on first use).
+	// RedisImage, PostgreSQLImage and MongoDBImage are the images database
+	// servers run ("": the official images, pulled on first use).
 	RedisImage      string
 	PostgreSQLImage string
+	MongoDBImage    string
 	// AppQuota is how many apps one owner may have (0: no limit).
 	AppQuota int
 	// Pools are the team pools, "gpu=crew+ml,edge=ops" (see platform.ParsePools).
@@ -194,7 +195,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// drained (Close below), so a request finishing during shutdown still
 	// has a deployer to finish with.
 	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage,
-		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage}}, log)
+		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage, paas.ServiceMongoDB: cfg.MongoDBImage}}, log)
 	defer dep.Close()
 	pcfg := platform.Config{AppQuota: cfg.AppQuota, Pools: pools, Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
 	if cfg.SMTPURL != "" {

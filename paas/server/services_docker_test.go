@@ -31,7 +31,7 @@ func serviceImageFor(t *testing.T, d *runtime.Docker, kind string) string {
 	return ""
 }
 
-// TestDockerServices: real redis and postgresql servers as Tsuru service
+// TestDockerServices: real redis, postgresql and mongodb servers as Tsuru service
 // instances, bound to an app that reads and writes them from inside its
 // unit through the injected variables; the data survives a restart of the
 // platform; a bound instance cannot be removed; unbinding takes the
@@ -39,7 +39,7 @@ func serviceImageFor(t *testing.T, d *runtime.Docker, kind string) string {
 func TestDockerServices(t *testing.T) {
 	d := dockertest.New(t)
 	base := dockertest.HostBase(t, d)
-	redisImage, pgImage := serviceImageFor(t, d, runtime.KindRedis), serviceImageFor(t, d, runtime.KindPostgreSQL)
+	redisImage, pgImage, mongoImage := serviceImageFor(t, d, runtime.KindRedis), serviceImageFor(t, d, runtime.KindPostgreSQL), serviceImageFor(t, d, runtime.KindMongoDB)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		svcs, _ := d.Services(ctx)
@@ -48,7 +48,7 @@ func TestDockerServices(t *testing.T) {
 		}
 	})
 	dataDir := t.TempDir()
-	images := func(c *server.Config) { c.RedisImage, c.PostgreSQLImage = redisImage, pgImage }
+	images := func(c *server.Config) { c.RedisImage, c.PostgreSQLImage, c.MongoDBImage = redisImage, pgImage, mongoImage }
 	s := startServer(t, dataDir, d, base, images)
 	const host = "dbc.localhost"
 	s.must(201, "POST", "/apps/admin/dbc", []byte(`{"name":"dbc"}`), nil)
@@ -70,7 +70,8 @@ func TestDockerServices(t *testing.T) {
 	}
 	must(201, "POST", "/services/instances", []byte(`{"name":"cache","service_name":"redis"}`))
 	must(201, "POST", "/services/instances", []byte(`{"name":"pg","service_name":"postgresql"}`))
-	for _, inst := range []string{"cache", "pg"} {
+	must(201, "POST", "/services/instances", []byte(`{"name":"docs","service_name":"mongodb"}`))
+	for _, inst := range []string{"cache", "pg", "docs"} {
 		must(200, "GET", "/services/instances/"+inst+"/status", nil)
 		if out := must(200, "PUT", "/services/instances/"+inst+"/dbc", nil); strings.Contains(out, "redis://:") && !strings.Contains(out, "***") {
 			t.Errorf("bind answer shows the password: %s", out)
@@ -78,18 +79,22 @@ func TestDockerServices(t *testing.T) {
 	}
 	s.waitFor(host+"/redis/set?v=one", "ok", 30*time.Second)
 	s.waitFor(host+"/pg/set?v=two", "ok", 30*time.Second)
+	s.waitFor(host+"/mongo/set?v=three", "ok", 30*time.Second)
 	s.waitFor(host+"/redis/get", "one", 5*time.Second)
 	s.waitFor(host+"/pg/get", "two", 5*time.Second)
+	s.waitFor(host+"/mongo/get", "three", 5*time.Second)
 
 	// The platform restarts: the data is still there, read by the app.
 	s.stop()
 	s = startServer(t, dataDir, d, base, images)
 	s.waitFor(host+"/redis/get", "one", 30*time.Second)
 	s.waitFor(host+"/pg/get", "two", 30*time.Second)
+	s.waitFor(host+"/mongo/get", "three", 30*time.Second)
 
 	must(409, "DELETE", "/services/instances/cache", nil)
 	must(200, "DELETE", "/services/instances/cache/dbc", nil)
 	must(200, "DELETE", "/services/instances/pg/dbc", nil)
+	must(200, "DELETE", "/services/instances/docs/dbc", nil)
 	s.waitStatus(host+"/redis/get", 500, 30*time.Second) // no REDIS_URL any more
 	var info struct{ Apps []string }
 	json.Unmarshal([]byte(must(200, "GET", "/services/instances/pg", nil)), &info)
@@ -98,6 +103,7 @@ func TestDockerServices(t *testing.T) {
 	}
 	must(200, "DELETE", "/services/instances/cache", nil)
 	must(200, "DELETE", "/services/instances/pg", nil)
+	must(200, "DELETE", "/services/instances/docs", nil)
 	if svcs, err := d.Services(context.Background()); err != nil || len(svcs) != 0 {
 		t.Errorf("servers left after removal: %+v %v", svcs, err)
 	}

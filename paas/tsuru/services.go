@@ -157,7 +157,7 @@ func (f *Face) unbindInstance(w http.ResponseWriter, r *http.Request, ps httprou
 var builtinDoc = map[string]string{
 	paas.ServiceRedis:      "A redis server of your own, with its data on a volume. Binding gives the app REDIS_URL, REDIS_HOST, REDIS_PORT and REDIS_PASSWORD.\n",
 	paas.ServicePostgreSQL: "A PostgreSQL server of your own (database and role \"app\"), with its data on a volume. Binding gives the app DATABASE_URL and PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE.\n",
-	paas.ServiceMongoDB:    "MongoDB: instances are recorded; this release runs no MongoDB server yet.\n",
+	paas.ServiceMongoDB:    "A MongoDB server of your own (user \"app\" in the admin database, database \"app\"), with its data on a volume. Binding gives the app MONGODB_URI and MONGO_URL.\n",
 	paas.ServiceCouchDB:    "CouchDB: instances are recorded; this release runs no CouchDB server yet.\n",
 }
 

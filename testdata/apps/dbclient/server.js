@@ -1,7 +1,7 @@
 // A test app that reads and writes the databases bound to it, through the
 // variables the platform injects, with no npm dependency: a minimal RESP
-// client for redis and a minimal PostgreSQL client (startup, SCRAM-SHA-256,
-// simple queries).
+// client for redis, a minimal PostgreSQL client (startup, SCRAM-SHA-256,
+// simple queries) and a minimal MongoDB client (OP_MSG, BSON, SCRAM-SHA-256).
 const http = require('http');
 const net = require('net');
 const crypto = require('crypto');
@@ -106,6 +106,108 @@ function pg(sql) {
   });
 }
 
+// BSON, the types MongoDB's answers to these commands use.
+function bsonEncode(doc) {
+  const parts = [];
+  for (const [k, v] of Object.entries(doc)) {
+    const name = Buffer.from(k + '\0');
+    if (typeof v === 'string') {
+      const b = Buffer.from(v); const l = Buffer.alloc(4); l.writeInt32LE(b.length + 1);
+      parts.push(Buffer.from([0x02]), name, l, b, Buffer.from([0]));
+    } else if (typeof v === 'number') {
+      const b = Buffer.alloc(4); b.writeInt32LE(v); parts.push(Buffer.from([0x10]), name, b);
+    } else if (typeof v === 'boolean') {
+      parts.push(Buffer.from([0x08]), name, Buffer.from([v ? 1 : 0]));
+    } else if (Buffer.isBuffer(v)) {
+      const l = Buffer.alloc(4); l.writeInt32LE(v.length);
+      parts.push(Buffer.from([0x05]), name, l, Buffer.from([0]), v);
+    } else if (Array.isArray(v)) {
+      parts.push(Buffer.from([0x04]), name, bsonEncode(Object.fromEntries(v.map((x, i) => [String(i), x]))));
+    } else {
+      parts.push(Buffer.from([0x03]), name, bsonEncode(v));
+    }
+  }
+  const body = Buffer.concat(parts);
+  const l = Buffer.alloc(4); l.writeInt32LE(body.length + 5);
+  return Buffer.concat([l, body, Buffer.from([0])]);
+}
+
+function bsonDecode(b, array) {
+  const out = array ? [] : {};
+  let o = 4;
+  while (b[o] !== 0) {
+    const t = b[o++]; const end = b.indexOf(0, o); const k = b.subarray(o, end).toString(); o = end + 1;
+    let v;
+    switch (t) {
+      case 0x01: v = b.readDoubleLE(o); o += 8; break;
+      case 0x02: { const l = b.readInt32LE(o); v = b.subarray(o + 4, o + 3 + l).toString(); o += 4 + l; break; }
+      case 0x03: case 0x04: { const l = b.readInt32LE(o); v = bsonDecode(b.subarray(o, o + l), t === 0x04); o += l; break; }
+      case 0x05: { const l = b.readInt32LE(o); v = b.subarray(o + 5, o + 5 + l); o += 5 + l; break; }
+      case 0x07: v = b.subarray(o, o + 12).toString('hex'); o += 12; break;
+      case 0x08: v = b[o] === 1; o += 1; break;
+      case 0x09: case 0x11: case 0x12: v = Number(b.readBigInt64LE(o)); o += 8; break;
+      case 0x0A: v = null; break;
+      case 0x10: v = b.readInt32LE(o); o += 4; break;
+      default: throw new Error('bson type ' + t);
+    }
+    if (array) out.push(v); else out[k] = v;
+  }
+  return out;
+}
+
+// mongo runs commands on one connection: authenticates as the URL's user
+// against its authSource, then runs each command against the URL's database.
+function mongo(commands) {
+  const u = new URL(process.env.MONGODB_URI);
+  const db = u.pathname.slice(1), authDb = u.searchParams.get('authSource') || db;
+  const user = decodeURIComponent(u.username), password = decodeURIComponent(u.password);
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(u.port), u.hostname);
+    s.setTimeout(10000, () => { s.destroy(); reject(new Error('mongo timeout')); });
+    s.on('error', reject);
+    let id = 0, buf = Buffer.alloc(0), waiting = null;
+    const run = cmd => new Promise((ok, fail) => {
+      const doc = bsonEncode(cmd);
+      const head = Buffer.alloc(21);
+      head.writeInt32LE(21 + doc.length, 0); head.writeInt32LE(++id, 4); head.writeInt32LE(0, 8); head.writeInt32LE(2013, 12);
+      head.writeUInt32LE(0, 16); head[20] = 0;
+      waiting = reply => reply.ok === 1 ? ok(reply) : fail(new Error('mongo: ' + (reply.errmsg || JSON.stringify(reply))));
+      s.write(Buffer.concat([head, doc]));
+    });
+    s.on('data', d => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 4 || buf.length < buf.readInt32LE(0)) return;
+      const msg = buf.subarray(0, buf.readInt32LE(0)); buf = buf.subarray(msg.length);
+      const w = waiting; waiting = null;
+      w(bsonDecode(msg.subarray(21)));
+    });
+    s.on('connect', async () => {
+      try {
+        const nonce = crypto.randomBytes(18).toString('base64');
+        const clientFirstBare = `n=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},r=${nonce}`;
+        let r = await run({ saslStart: 1, mechanism: 'SCRAM-SHA-256', payload: Buffer.from('n,,' + clientFirstBare), autoAuthorize: 1, $db: authDb });
+        const serverFirst = r.payload.toString();
+        const attrs = Object.fromEntries(serverFirst.split(',').map(kv => [kv[0], kv.slice(2)]));
+        const salted = crypto.pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), 32, 'sha256');
+        const clientKey = crypto.createHmac('sha256', salted).update('Client Key').digest();
+        const storedKey = crypto.createHash('sha256').update(clientKey).digest();
+        const withoutProof = `c=biws,r=${attrs.r}`;
+        const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+        const sig = crypto.createHmac('sha256', storedKey).update(authMessage).digest();
+        const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
+        const serverKey = crypto.createHmac('sha256', salted).update('Server Key').digest();
+        const serverSig = crypto.createHmac('sha256', serverKey).update(authMessage).digest('base64');
+        r = await run({ saslContinue: 1, conversationId: r.conversationId, payload: Buffer.from(`${withoutProof},p=${proof.toString('base64')}`), $db: authDb });
+        if (r.payload.toString() !== `v=${serverSig}`) throw new Error('server signature mismatch');
+        while (!r.done) r = await run({ saslContinue: 1, conversationId: r.conversationId, payload: Buffer.alloc(0), $db: authDb });
+        const replies = [];
+        for (const c of commands) replies.push(await run({ ...c, $db: db }));
+        s.end(); resolve(replies);
+      } catch (e) { s.destroy(); reject(e); }
+    });
+  });
+}
+
 const handlers = {
   '/redis/set': async q => { await redis([['SET', 'k', q.get('v')]]); return 'ok'; },
   '/redis/get': async () => String((await redis([['GET', 'k']]))[0]),
@@ -115,6 +217,14 @@ const handlers = {
     return 'ok';
   },
   '/pg/get': async () => String(((await pg('SELECT v FROM kv'))[0] || [''])[0]),
+  '/mongo/set': async q => {
+    await mongo([{ update: 'kv', updates: [{ q: { _id: 'k' }, u: { _id: 'k', v: q.get('v') }, upsert: true }] }]);
+    return 'ok';
+  },
+  '/mongo/get': async () => {
+    const [r] = await mongo([{ find: 'kv', filter: { _id: 'k' } }]);
+    return String((r.cursor.firstBatch[0] || {}).v);
+  },
 };
 
 http.createServer(async (req, res) => {
