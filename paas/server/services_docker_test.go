@@ -48,7 +48,9 @@ func TestDockerServices(t *testing.T) {
 		}
 	})
 	dataDir := t.TempDir()
-	images := func(c *server.Config) { c.RedisImage, c.PostgreSQLImage, c.MongoDBImage = redisImage, pgImage, mongoImage }
+	images := func(c *server.Config) {
+		c.RedisImage, c.PostgreSQLImage, c.MongoDBImage = redisImage, pgImage, mongoImage
+	}
 	s := startServer(t, dataDir, d, base, images)
 	const host = "dbc.localhost"
 	s.must(201, "POST", "/apps/admin/dbc", []byte(`{"name":"dbc"}`), nil)
