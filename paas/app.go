@@ -51,10 +51,22 @@ type App struct {
 	Package json.RawMessage `json:"package,omitempty"` // package.json as last given
 	Created time.Time       `json:"created"`
 	Updated time.Time       `json:"updated"`
+	// Deployment is set only on the view of an app that a now deployment's
+	// units run as (Deployment.AppView), never stored: its uid.
+	Deployment string `json:"-"`
 }
 
 // Key is the app's platform-wide id, "owner/name".
 func (a App) Key() string { return a.Owner + "/" + a.Name }
+
+// Target is the deployer's key of the units a runs: its Key, or for a now
+// deployment's view, the deployment's Target.
+func (a App) Target() string {
+	if a.Deployment == "" {
+		return a.Key()
+	}
+	return a.Key() + targetSep + a.Deployment
+}
 
 // Platform-wide bounds on units per app.
 const (

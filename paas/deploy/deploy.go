@@ -152,6 +152,16 @@ func (d *Deployer) goOwned(fn func()) bool {
 	return true
 }
 
+// Background runs fn on a goroutine the deployer owns: its context ends
+// with the deployer, and Close waits for it. It reports false (and runs
+// nothing) once Close has begun.
+func (d *Deployer) Background(fn func(ctx context.Context)) bool {
+	return d.goOwned(func() { fn(d.ctx) })
+}
+
+// Note writes a platform line to the logs of app's units (its Target).
+func (d *Deployer) Note(app paas.App, msg string) { d.platformLog(app, "%s", msg) }
+
 // Routes returns the addresses of every serving app's running units (app
 // key → addresses), the ingress table's input.
 func (d *Deployer) Routes() map[string][]string {
@@ -229,7 +239,7 @@ func (d *Deployer) appLock(appKey string) *sync.Mutex {
 // cannot interleave with a removal of what it records. Its error is the
 // call's.
 func (d *Deployer) Deploy(ctx context.Context, app paas.App, commit func() error) error {
-	return d.withApp(ctx, app.Key(), func(ctx context.Context) error {
+	return d.withApp(ctx, app.Target(), func(ctx context.Context) error {
 		if err := d.deployLocked(ctx, app); err != nil {
 			return err
 		}
@@ -269,7 +279,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 		return err
 	}
 	fail := func(rel, format string, args ...any) {
-		d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel, Step: paas.StepFailed, Message: fmt.Sprintf(format, args...)})
+		d.emit(app.Target(), paas.DeployEvent{Snapshot: snap.ID, Release: rel, Step: paas.StepFailed, Message: fmt.Sprintf(format, args...)})
 	}
 	code, err := d.prepared(ctx, app, snap)
 	if err != nil {
@@ -289,17 +299,17 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 				return d.cancelled(ctx, err)
 			}
 			fail(rel.ID, "unit %d did not start: %v", i, err)
-			return fmt.Errorf("start %s unit %d: %w", app.Key(), i, err)
+			return fmt.Errorf("start %s unit %d: %w", app.Target(), i, err)
 		}
 		rel.Units = append(rel.Units, u)
-		d.watchLogs(app.Key(), u)
+		d.watchLogs(app.Target(), u)
 		if err := d.joinServices(ctx, app, u.ID); err != nil {
 			d.stopUnits(context.WithoutCancel(ctx), rel.Units)
 			fail(rel.ID, "unit %d cannot reach its databases: %v", i, err)
-			return fmt.Errorf("start %s unit %d: %w", app.Key(), i, err)
+			return fmt.Errorf("start %s unit %d: %w", app.Target(), i, err)
 		}
 	}
-	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepStarted})
+	d.emit(app.Target(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepStarted})
 	if err := d.waitHealthy(ctx, rel); err != nil {
 		d.stopUnits(context.WithoutCancel(ctx), rel.Units)
 		if ctx.Err() != nil {
@@ -311,13 +321,13 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 		return &paas.Error{Status: http.StatusBadRequest, Code: "deploy_failed", Err: paas.ErrBadRequest,
 			Message: fmt.Sprintf("snapshot %s did not become healthy: %v (see the app's logs)", snap.ID, err)}
 	}
-	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepHealthy})
+	d.emit(app.Target(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepHealthy})
 	d.mu.Lock()
-	old := d.releases[app.Key()]
-	d.releases[app.Key()] = rel
+	old := d.releases[app.Target()]
+	d.releases[app.Target()] = rel
 	d.mu.Unlock()
 	d.publish()
-	d.emit(app.Key(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepSwitched})
+	d.emit(app.Target(), paas.DeployEvent{Snapshot: snap.ID, Release: rel.ID, Step: paas.StepSwitched})
 	if old != nil {
 		// Off the answer path: the caller learns the new release serves
 		// while the old one finishes its requests. Close waits for it to
@@ -327,7 +337,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), drainGrace+5*time.Second)
 			defer cancel()
 			d.stopUnits(ctx, old.Units)
-			d.emit(app.Key(), paas.DeployEvent{Snapshot: old.Snapshot, Release: old.ID, Step: paas.StepDrained})
+			d.emit(app.Target(), paas.DeployEvent{Snapshot: old.Snapshot, Release: old.ID, Step: paas.StepDrained})
 		}) {
 			d.stopUnits(context.WithoutCancel(ctx), old.Units)
 		}
@@ -337,7 +347,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 
 // unitSpec is unit i of rel of app.
 func (d *Deployer) unitSpec(app paas.App, rel *release, i int) runtime.UnitSpec {
-	return runtime.UnitSpec{App: app.Key(), Snapshot: rel.Snapshot, Release: rel.ID, Index: i,
+	return runtime.UnitSpec{App: app.Target(), Snapshot: rel.Snapshot, Release: rel.ID, Index: i,
 		Image: d.cfg.BaseImage, Code: rel.code.Code, Deps: rel.code.Deps, Cmd: rel.cmd,
 		Env: app.Env, Port: appPort, Limits: unitLimits(app)}
 }
@@ -454,6 +464,20 @@ func (d *Deployer) stopLocked(ctx context.Context, appKey string) error {
 // Remove stops a deleted app's units, cancels its preparations and removes
 // everything prepared for it.
 func (d *Deployer) Remove(ctx context.Context, appKey string) error {
+	// The units of the app's now deployments first, each under its own key.
+	d.mu.Lock()
+	var targets []string
+	for k := range d.releases {
+		if strings.HasPrefix(k, appKey+"~") {
+			targets = append(targets, k)
+		}
+	}
+	d.mu.Unlock()
+	for _, t := range targets {
+		if err := d.Stop(ctx, t); err != nil {
+			return fmt.Errorf("remove %s: %w", appKey, err)
+		}
+	}
 	return d.withApp(ctx, appKey, func(ctx context.Context) error {
 		if err := d.stopLocked(ctx, appKey); err != nil {
 			return err

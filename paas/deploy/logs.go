@@ -111,8 +111,8 @@ func (d *Deployer) SyncLogs(ctx context.Context) error { return d.logs.sync(ctx)
 
 func (d *Deployer) platformLog(app paas.App, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	d.log.Info(msg, "app", app.Key())
-	d.appendLogs(app.Key(), "platform", "", "stdout", []string{msg})
+	d.log.Info(msg, "app", app.Target())
+	d.appendLogs(app.Target(), "platform", "", "stdout", []string{msg})
 }
 
 // logWriter splits written bytes into lines and hands them to flush in

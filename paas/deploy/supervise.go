@@ -69,13 +69,26 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 	for _, u := range units {
 		byApp[u.App] = append(byApp[u.App], u)
 	}
+	deps, err := d.store.AllDeployments()
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]paas.App, len(apps))
+	for _, a := range apps {
+		byKey[a.Key()] = a
+	}
+	for _, dep := range deps {
+		if a, ok := byKey[dep.Owner+"/"+dep.App]; ok {
+			apps = append(apps, dep.AppView(a))
+		}
+	}
 	wanted := map[string]bool{}
 	for _, app := range apps {
 		if app.State != paas.AppStarted || app.Snapshot == "" {
 			continue
 		}
-		wanted[app.Key()] = true
-		d.reconcileApp(ctx, app, byApp[app.Key()])
+		wanted[app.Target()] = true
+		d.reconcileApp(ctx, app, byApp[app.Target()])
 	}
 	for appKey, us := range byApp {
 		if !wanted[appKey] {
@@ -102,12 +115,12 @@ func countWanted(byApp map[string][]runtime.Unit, wanted map[string]bool) int {
 // reconcileApp adopts or redeploys one started app, under its lock so no
 // request can deploy or stop it meanwhile.
 func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runtime.Unit) {
-	l := d.appLock(app.Key())
+	l := d.appLock(app.Target())
 	l.Lock()
 	defer l.Unlock()
 	// The API may already serve (a caller that did not reconcile first):
 	// act on the app as it is now.
-	app, err := d.store.App(app.Owner, app.Name)
+	app, err := d.targetApp(app.Target())
 	if err != nil || app.State != paas.AppStarted || app.Snapshot == "" {
 		return
 	}
@@ -134,19 +147,19 @@ func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runti
 			if code, err := d.prepared(ctx, app, snap); err == nil {
 				rel.code = code
 			} else {
-				d.log.Warn("adopted release: its code", "app", app.Key(), "err", err)
+				d.log.Warn("adopted release: its code", "app", app.Target(), "err", err)
 			}
 		}
 		sort.Slice(rel.Units, func(i, j int) bool { return rel.Units[i].Index < rel.Units[j].Index })
 		d.mu.Lock()
-		d.releases[app.Key()] = rel
+		d.releases[app.Target()] = rel
 		d.mu.Unlock()
 		var since time.Time // zero: from each unit's start
-		if last, err := d.store.LastLogTime(app.Key()); err == nil && !last.IsZero() {
+		if last, err := d.store.LastLogTime(app.Target()); err == nil && !last.IsZero() {
 			since = last.Add(time.Nanosecond)
 		}
 		for _, u := range rel.Units {
-			d.watchLogsSince(app.Key(), u, since)
+			d.watchLogsSince(app.Target(), u, since)
 		}
 		for _, u := range units {
 			if u.Release != best {
@@ -160,8 +173,8 @@ func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runti
 	d.stopUnits(ctx, units)
 	d.platformLog(app, "no running units found at start; deploying snapshot %s", app.Snapshot)
 	if err := d.deployLocked(ctx, app); err != nil {
-		d.log.Error("reconcile deploy", "app", app.Key(), "err", err)
-		d.markErrored(app.Key(), fmt.Sprintf("redeploy at start failed: %v", err))
+		d.log.Error("reconcile deploy", "app", app.Target(), "err", err)
+		d.markErrored(app.Target(), fmt.Sprintf("redeploy at start failed: %v", err))
 	}
 }
 
@@ -193,7 +206,7 @@ func (d *Deployer) handleExit(ctx context.Context, ev runtime.Event) {
 	d.mu.Unlock()
 	d.publish()
 
-	app, err := d.store.App(ownerName(ev.App))
+	app, err := d.targetApp(ev.App)
 	if err != nil {
 		return
 	}
@@ -259,7 +272,30 @@ func (d *Deployer) setUnit(rel *release, id string, u runtime.Unit) {
 	}
 }
 
+// targetApp is the app whose units run under the deployer's key target:
+// an app, or the view of a now deployment.
+func (d *Deployer) targetApp(target string) (paas.App, error) {
+	if uid := paas.DeploymentOfTarget(target); uid != "" {
+		dep, err := d.store.Deployment(uid)
+		if err != nil {
+			return paas.App{}, err
+		}
+		a, err := d.store.App(dep.Owner, dep.App)
+		if err != nil {
+			return a, err
+		}
+		return dep.AppView(a), nil
+	}
+	return d.store.App(ownerName(target))
+}
+
 func (d *Deployer) markErrored(appKey, msg string) {
+	if uid := paas.DeploymentOfTarget(appKey); uid != "" {
+		if _, err := d.store.SetDeploymentState(uid, paas.DeploymentError, msg); err != nil {
+			d.log.Warn("mark errored", "deployment", uid, "err", err)
+		}
+		return
+	}
 	owner, name := ownerName(appKey)
 	_, err := d.store.UpdateApp(owner, name, func(a *paas.App) error {
 		a.State, a.StateMessage = paas.AppErrored, msg

@@ -99,6 +99,14 @@ func (f *Face) routes() []api.Route {
 		{Method: "DELETE", Path: "/now/certs/:cn", Name: "deleteCert", Handle: h(f.deleteCert)},
 		{Method: "GET", Path: "/certs", Name: "listCertsClientBug", Handle: h(f.listCerts)},
 
+		// Deployments.
+		{Method: "GET", Path: "/now/deployments", Name: "listDeployments", Handle: h(f.listDeployments)},
+		{Method: "POST", Path: "/now/deployments", Name: "createDeployment", Handle: h(f.createDeployment)},
+		{Method: "GET", Path: "/now/deployments/:id", Name: "getDeployment", Handle: h(f.getDeployment)},
+		{Method: "DELETE", Path: "/now/deployments/:id", Name: "deleteDeployment", Handle: h(f.deleteDeployment)},
+		{Method: "GET", Path: "/now/deployments/:id/files", Name: "listDeploymentFiles", Handle: h(f.listDeploymentFiles)},
+		{Method: "GET", Path: "/now/deployments/:id/files/:file", Name: "getDeploymentFile", Handle: h(f.getDeploymentFile)},
+
 		// Secrets, by uid or name.
 		{Method: "GET", Path: "/now/secrets", Name: "listSecrets", Handle: h(f.listSecrets)},
 		{Method: "POST", Path: "/now/secrets", Name: "createSecret", Handle: h(f.createSecret)},

@@ -108,7 +108,92 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		}
 		return name
 	}
+	// newDeployment gives the owner a deployment of an app of its own.
+	newDeployment := func(t *testing.T, o paastest.Account, tag string) paas.Deployment {
+		t.Helper()
+		files, err := paas.DeploymentFiles(deploymentBody("d-"+tag, "hello "+tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := tp.CreateDeployment(ctx, tp.Principal(t, o), s.owner(o), files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Booted before the call, so that the matrix's before-and-after
+		// comparison of the owner's data sees only what the call changed.
+		for deadline := time.Now().Add(10 * time.Second); d.State == paas.DeploymentBooting; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("deployment %s still booting", d.UID)
+			}
+			if d, err = tp.Store.Deployment(d.UID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	depPath := func(suffix func(d paas.Deployment) string) func(*testing.T, paastest.Account, string) (string, any) {
+		return func(t *testing.T, o paastest.Account, tag string) (string, any) {
+			d := newDeployment(t, o, tag)
+			return "/now/deployments/" + d.UID + suffix(d) + s.query, nil
+		}
+	}
+	none := func(paas.Deployment) string { return "" }
 	return []paastest.Case{
+		{Method: "GET", Pattern: "/now/deployments", Class: s.list, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				if s.list == paastest.Owned {
+					newDeployment(t, o, tag)
+				}
+				return "/now/deployments" + s.query, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, _ string, r paastest.Response) {
+				list, ok := body(t, r)["deployments"].([]any)
+				if !ok {
+					t.Fatalf("no deployments list: %s", r.Body)
+				}
+				if s.list == paastest.Owned && len(list) == 0 {
+					t.Errorf("%s's deployments are not listed: %s", s.owner(o), r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/deployments", Class: s.list, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/now/deployments" + s.query, deploymentBody("p-"+tag, "hi")
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				b := body(t, r)
+				if b["state"] != paas.DeploymentBooting || !strings.HasPrefix(b["host"].(string), "p-"+tag+"-") || b["url"] != b["host"] {
+					t.Errorf("POST /now/deployments: %s", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/now/deployments/:id", Class: paastest.Owned, Want: http.StatusOK, Req: depPath(none),
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); b["name"] != "d-"+tag || !isoRE.MatchString(b["stateTs"].(string)) {
+					t.Errorf("GET deployment: %s", r.Body)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/now/deployments/:id", Class: paastest.Owned, Want: http.StatusOK, Req: depPath(none),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				uid, _ := body(t, r)["uid"].(string)
+				if _, err := tp.Store.Deployment(uid); !paas.IsNotFound(err) {
+					t.Errorf("deleted deployment %q: %v", uid, err)
+				}
+			}},
+		{Method: "GET", Pattern: "/now/deployments/:id/files", Class: paastest.Owned, Want: http.StatusOK, Req: depPath(func(paas.Deployment) string { return "/files" }),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if !strings.Contains(string(r.Body), `"name":"server.js"`) || !strings.Contains(string(r.Body), `"name":"package.json"`) {
+					t.Errorf("files: %s", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/now/deployments/:id/files/:file", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				d := newDeployment(t, o, tag)
+				return "/now/deployments/" + d.UID + "/files/" + sha1Hex(serverJS("hello "+tag)) + s.query, nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if string(r.Body) != serverJS("hello "+tag) {
+					t.Errorf("file content %q", r.Body)
+				}
+			}},
 		{Method: "GET", Pattern: "/now/secrets", Class: s.list, Want: http.StatusOK,
 			Req: paastest.Fixed("/now/secrets"+s.query, nil),
 			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {

@@ -615,6 +615,16 @@ func (t *routeTable) refresh() {
 		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b,
 			RedirectHTTPS: a.RedirectHTTPS, HSTS: a.HSTS}
 	}
+	deps, err := t.store.AllDeployments()
+	if err != nil {
+		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
+		return
+	}
+	for _, d := range deps {
+		k := d.Target()
+		b := backends[k]
+		table[d.Label+"."+t.domain] = ingress.Route{App: k, Stopped: !d.Running() && len(b) == 0, Backends: b}
+	}
 	t.proxy.SetRoutes(table)
 }
 

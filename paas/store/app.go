@@ -195,19 +195,16 @@ func deleteAppTx(tx *bolt.Tx, a paas.App) error {
 	if err := deletePrefix(snaps, prefix(a.Owner, a.Name)); err != nil {
 		return err
 	}
-	logs := tx.Bucket(bucketLogs)
-	if logs.Bucket([]byte(a.Key())) != nil {
-		if err := logs.DeleteBucket([]byte(a.Key())); err != nil {
-			return err
-		}
-	}
-	if err := tx.Bucket(bucketLogCounts).Delete([]byte(a.Key())); err != nil {
+	if err := deleteLogsOf(tx, a.Key()); err != nil {
 		return err
 	}
 	if err := releaseHost(tx, a.Subdomain, appHost(a.Owner, a.Name)); err != nil {
 		return err
 	}
 	if err := releaseAppName(tx, a.Owner, a.Name); err != nil {
+		return err
+	}
+	if err := deleteDeploymentsOf(tx, a); err != nil {
 		return err
 	}
 	if err := unbindDeletedApp(tx, a.Key()); err != nil {
@@ -301,4 +298,15 @@ func (s *Store) SwapSubdomains(ownerA, nameA, ownerB, nameB string) (paas.App, p
 		return paas.App{}, paas.App{}, fmt.Errorf("swap %s/%s and %s/%s: %w", ownerA, nameA, ownerB, nameB, err)
 	}
 	return a, b, nil
+}
+
+// deleteLogsOf removes the logs kept under key (an app's or a deployment's).
+func deleteLogsOf(tx *bolt.Tx, key string) error {
+	logs := tx.Bucket(bucketLogs)
+	if logs.Bucket([]byte(key)) != nil {
+		if err := logs.DeleteBucket([]byte(key)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketLogCounts).Delete([]byte(key))
 }

@@ -237,6 +237,18 @@ func (c *checker) appIndexes() {
 			c.addf("hosts: %w", err)
 			return
 		}
+		if h.Kind == HostDeployment {
+			d, ok, err := lookup[paas.Deployment](c.tx.Bucket(bucketDeployments), []byte(h.Name))
+			switch {
+			case err != nil:
+				c.addf("hosts: %q: %w", label, err)
+			case !ok:
+				c.addf("hosts: %q points at the missing deployment %s", label, h.Name)
+			case d.Label != string(label):
+				c.addf("hosts: %q points at the deployment %s, whose label is %q", label, d.UID, d.Label)
+			}
+			return
+		}
 		if h.Kind != HostApp {
 			c.addf("hosts: %q has the unknown kind %q", label, h.Kind)
 			return

@@ -322,7 +322,7 @@ type zoneSerial struct {
 
 // ZoneSource is what the DNS view is built from, read in one transaction.
 type ZoneSource struct {
-	Subdomains []string                 // every app's subdomain, sorted
+	Subdomains []string                 // every app's subdomain and deployment's label, sorted
 	Domains    []paas.Domain            // internal domains of existing owners
 	Records    map[string][]paas.Record // domain name → records
 }
@@ -342,7 +342,7 @@ func (s *Store) ZoneSerials(build func(ZoneSource) (map[string]string, error)) (
 		// without decoding the apps themselves.
 		if err := scanPrefix(tx.Bucket(bucketHosts), nil, func(k, v []byte) error {
 			h, err := decode[HostTarget](k, v)
-			if err == nil && h.Kind == HostApp {
+			if err == nil && (h.Kind == HostApp || h.Kind == HostDeployment) {
 				src.Subdomains = append(src.Subdomains, string(k))
 			}
 			return err

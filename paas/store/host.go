@@ -9,13 +9,17 @@ import (
 // index holds every kind, so a label can never be claimed twice, whichever
 // face claims it.
 type HostTarget struct {
-	Kind  string `json:"kind"` // HostApp; the now face's aliases will add kinds
+	Kind  string `json:"kind"` // HostApp or HostDeployment; the now face's aliases will add kinds
 	Owner string `json:"owner"`
 	Name  string `json:"name"`
 }
 
-// HostApp is the kind of an app's own subdomain.
-const HostApp = "app"
+// Kinds of host targets: an app's own subdomain; a now deployment's own
+// hostname (Name is the deployment's uid).
+const (
+	HostApp        = "app"
+	HostDeployment = "deployment"
+)
 
 func appHost(owner, name string) HostTarget {
 	return HostTarget{Kind: HostApp, Owner: owner, Name: name}

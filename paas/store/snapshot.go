@@ -14,38 +14,39 @@ import (
 // CreateSnapshot stores a snapshot and its files in one transaction. Files
 // are stored once per content (SHA-1) and reference-counted.
 func (s *Store) CreateSnapshot(sn paas.Snapshot, files []paas.ArchiveFile) (paas.Snapshot, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if _, err := s.getApp(tx, sn.Owner, sn.App); err != nil {
-			return err
-		}
-		snaps := tx.Bucket(bucketSnapshots)
-		k := key(sn.Owner, sn.App, sn.ID)
-		if snaps.Get(k) != nil {
-			return paas.Conflict("snapshot %q already exists", sn.ID)
-		}
-		blobs, refs := tx.Bucket(bucketBlobs), tx.Bucket(bucketBlobRefs)
-		sn.Files = make([]paas.File, 0, len(files))
-		for _, f := range files {
-			n := uint64(0)
-			if v := refs.Get([]byte(f.SHA1)); v != nil {
-				var err error
-				if n, err = readU64(bucketBlobRefs, []byte(f.SHA1), v); err != nil {
-					return err
-				}
-			} else if data, err := f.Content(); err != nil {
-				return err
-			} else if err := blobs.Put([]byte(f.SHA1), data); err != nil {
-				return fmt.Errorf("store file %s: %w", f.Path, err)
+	return update(s, func(tx *bolt.Tx) (paas.Snapshot, error) { return s.createSnapshotTx(tx, sn, files) })
+}
+
+func (s *Store) createSnapshotTx(tx *bolt.Tx, sn paas.Snapshot, files []paas.ArchiveFile) (paas.Snapshot, error) {
+	if _, err := s.getApp(tx, sn.Owner, sn.App); err != nil {
+		return sn, err
+	}
+	snaps := tx.Bucket(bucketSnapshots)
+	k := key(sn.Owner, sn.App, sn.ID)
+	if snaps.Get(k) != nil {
+		return sn, paas.Conflict("snapshot %q already exists", sn.ID)
+	}
+	blobs, refs := tx.Bucket(bucketBlobs), tx.Bucket(bucketBlobRefs)
+	sn.Files = make([]paas.File, 0, len(files))
+	for _, f := range files {
+		n := uint64(0)
+		if v := refs.Get([]byte(f.SHA1)); v != nil {
+			var err error
+			if n, err = readU64(bucketBlobRefs, []byte(f.SHA1), v); err != nil {
+				return sn, err
 			}
-			if err := refs.Put([]byte(f.SHA1), u64(n+1)); err != nil {
-				return err
-			}
-			sn.Files = append(sn.Files, f.File)
+		} else if data, err := f.Content(); err != nil {
+			return sn, err
+		} else if err := blobs.Put([]byte(f.SHA1), data); err != nil {
+			return sn, fmt.Errorf("store file %s: %w", f.Path, err)
 		}
-		sn.Created = s.now()
-		return putJSON(snaps, k, sn)
-	})
-	return sn, err
+		if err := refs.Put([]byte(f.SHA1), u64(n+1)); err != nil {
+			return sn, err
+		}
+		sn.Files = append(sn.Files, f.File)
+	}
+	sn.Created = s.now()
+	return sn, putJSON(snaps, k, sn)
 }
 
 // releaseFiles drops one reference to each file, deleting unreferenced content.

@@ -19,25 +19,27 @@ import (
 // them. An owner is a user or a team: the two share one namespace.
 var (
 	bucketMeta        = []byte("meta")
-	bucketUsers       = []byte("users")        // user name → User
-	bucketEmails      = []byte("emails")       // lowercased email → user name (index)
-	bucketTeams       = []byte("teams")        // team name → Team
-	bucketTeamMembers = []byte("team_members") // user\x00team → Role (index)
-	bucketTokens      = []byte("tokens")       // sha256(token) → Token
-	bucketUserTokens  = []byte("user_tokens")  // user\x00tokenID → sha256(token) (index)
-	bucketThirdParty  = []byte("thirdparty")   // user\x00id → ThirdPartyToken (token sealed)
-	bucketKeys        = []byte("keys")         // user\x00id → SSHKey
-	bucketApps        = []byte("apps")         // owner\x00name → App
-	bucketAppNames    = []byte("app_names")    // app name → owner (index: names are unique platform-wide)
-	bucketHosts       = []byte("hosts")        // hostname label → HostTarget (index)
-	bucketSnapshots   = []byte("snapshots")    // owner\x00app\x00id → Snapshot
-	bucketBlobs       = []byte("blobs")        // sha1 (hex) → file content
-	bucketBlobRefs    = []byte("blob_refs")    // sha1 (hex) → uint64 reference count
-	bucketDatabases   = []byte("databases")    // owner\x00name → Database
-	bucketLogs        = []byte("logs")         // nested: app key → (time‖seq → LogEntry)
-	bucketLogCounts   = []byte("log_counts")   // app key → uint64 lines kept
-	bucketServices    = []byte("services")     // name → ExternalService (password sealed)
-	bucketSecrets     = []byte("secrets")      // owner\x00uid → Secret (value sealed)
+	bucketUsers       = []byte("users")             // user name → User
+	bucketEmails      = []byte("emails")            // lowercased email → user name (index)
+	bucketTeams       = []byte("teams")             // team name → Team
+	bucketTeamMembers = []byte("team_members")      // user\x00team → Role (index)
+	bucketTokens      = []byte("tokens")            // sha256(token) → Token
+	bucketUserTokens  = []byte("user_tokens")       // user\x00tokenID → sha256(token) (index)
+	bucketThirdParty  = []byte("thirdparty")        // user\x00id → ThirdPartyToken (token sealed)
+	bucketKeys        = []byte("keys")              // user\x00id → SSHKey
+	bucketApps        = []byte("apps")              // owner\x00name → App
+	bucketAppNames    = []byte("app_names")         // app name → owner (index: names are unique platform-wide)
+	bucketHosts       = []byte("hosts")             // hostname label → HostTarget (index)
+	bucketSnapshots   = []byte("snapshots")         // owner\x00app\x00id → Snapshot
+	bucketBlobs       = []byte("blobs")             // sha1 (hex) → file content
+	bucketBlobRefs    = []byte("blob_refs")         // sha1 (hex) → uint64 reference count
+	bucketDatabases   = []byte("databases")         // owner\x00name → Database
+	bucketLogs        = []byte("logs")              // nested: app key → (time‖seq → LogEntry)
+	bucketLogCounts   = []byte("log_counts")        // app key → uint64 lines kept
+	bucketServices    = []byte("services")          // name → ExternalService (password sealed)
+	bucketSecrets     = []byte("secrets")           // owner\x00uid → Secret (value sealed)
+	bucketDeployments = []byte("deployments")       // uid → Deployment (env sealed)
+	bucketOwnDeploys  = []byte("owner_deployments") // owner\x00uid → app (index)
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
@@ -53,7 +55,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/selfhost/paas/paas"
+	bolt "go.etcd.io/bbolt"
+)
+
+func deploymentHost(d paas.Deployment) HostTarget {
+	return HostTarget{Kind: HostDeployment, Owner: d.Owner, Name: d.UID}
+}
+
+func (s *Store) putDeployment(tx *bolt.Tx, d paas.Deployment) error {
+	d.SealedEnv = nil
+	if len(d.Env) > 0 {
+		plain, err := json.Marshal(d.Env)
+		if err != nil {
+			return fmt.Errorf("encode deployment %s env: %w", d.UID, err)
+		}
+		if d.SealedEnv, err = s.sealer.seal(plain); err != nil {
+			return fmt.Errorf("deployment %s env: %w", d.UID, err)
+		}
+	}
+	return putJSON(tx.Bucket(bucketDeployments), []byte(d.UID), d)
+}
+
+func (s *Store) decodeDeployment(k, data []byte) (paas.Deployment, error) {
+	d, err := decode[paas.Deployment](k, data)
+	if err != nil || len(d.SealedEnv) == 0 {
+		return d, err
+	}
+	plain, err := s.sealer.open(d.SealedEnv)
+	if err != nil {
+		return paas.Deployment{}, fmt.Errorf("deployment %s env: %w", d.UID, err)
+	}
+	if err := json.Unmarshal(plain, &d.Env); err != nil {
+		return paas.Deployment{}, fmt.Errorf("deployment %s env: %w", d.UID, err)
+	}
+	d.SealedEnv = nil
+	return d, nil
+}
+
+func (s *Store) getDeployment(tx *bolt.Tx, uid string) (paas.Deployment, error) {
+	v := tx.Bucket(bucketDeployments).Get([]byte(uid))
+	if v == nil {
+		return paas.Deployment{}, paas.NotFound("deployment %q not found", uid)
+	}
+	return s.decodeDeployment([]byte(uid), v)
+}
+
+// CreateDeployment stores a deployment with its snapshot (id d.UID) and
+// claims its hostname, in one transaction: all of it or nothing.
+func (s *Store) CreateDeployment(d paas.Deployment, sn paas.Snapshot, files []paas.ArchiveFile) (paas.Deployment, paas.Snapshot, error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketDeployments).Get([]byte(d.UID)) != nil {
+			return paas.Conflict("deployment %q exists", d.UID)
+		}
+		sn.Owner, sn.App, sn.ID = d.Owner, d.App, d.UID
+		var err error
+		if sn, err = s.createSnapshotTx(tx, sn, files); err != nil {
+			return err
+		}
+		if err := claimHost(tx, d.Label, deploymentHost(d)); err != nil {
+			return err
+		}
+		now := s.now()
+		d.Created, d.StateTs = now, now
+		if err := tx.Bucket(bucketOwnDeploys).Put(key(d.Owner, d.UID), []byte(d.App)); err != nil {
+			return err
+		}
+		return s.putDeployment(tx, d)
+	})
+	return d, sn, err
+}
+
+// Deployment returns a deployment by uid.
+func (s *Store) Deployment(uid string) (paas.Deployment, error) {
+	return view(s, func(tx *bolt.Tx) (paas.Deployment, error) { return s.getDeployment(tx, uid) })
+}
+
+// Deployments lists owner's deployments, oldest first.
+func (s *Store) Deployments(owner string) ([]paas.Deployment, error) {
+	out, err := view(s, func(tx *bolt.Tx) ([]paas.Deployment, error) {
+		var out []paas.Deployment
+		err := scanPrefix(tx.Bucket(bucketOwnDeploys), prefix(owner), func(k, _ []byte) error {
+			d, err := s.getDeployment(tx, string(k[len(prefix(owner)):]))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+		return out, err
+	})
+	sortDeployments(out)
+	return out, err
+}
+
+// AllDeployments lists every deployment, oldest first.
+func (s *Store) AllDeployments() ([]paas.Deployment, error) {
+	out, err := view(s, func(tx *bolt.Tx) ([]paas.Deployment, error) {
+		return collect(tx.Bucket(bucketDeployments), nil, s.decodeDeployment)
+	})
+	sortDeployments(out)
+	return out, err
+}
+
+func sortDeployments(ds []paas.Deployment) {
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Created.Before(ds[j].Created) })
+}
+
+// SetDeploymentState records a deployment's new state (and why, for an
+// error). A deployment deleted meanwhile is a NotFound error.
+func (s *Store) SetDeploymentState(uid, state, message string) (paas.Deployment, error) {
+	return update(s, func(tx *bolt.Tx) (paas.Deployment, error) {
+		d, err := s.getDeployment(tx, uid)
+		if err != nil {
+			return d, err
+		}
+		if d.State != state || d.Message != message {
+			d.State, d.Message, d.StateTs = state, message, s.now()
+		}
+		return d, s.putDeployment(tx, d)
+	})
+}
+
+// DeleteDeployment removes a deployment: its record, its hostname, its
+// logs, and its snapshot unless that is its app's active one.
+func (s *Store) DeleteDeployment(uid string) (paas.Deployment, error) {
+	return update(s, func(tx *bolt.Tx) (paas.Deployment, error) {
+		d, err := s.getDeployment(tx, uid)
+		if err != nil {
+			return d, err
+		}
+		a, err := s.getApp(tx, d.Owner, d.App)
+		if err != nil {
+			return d, err
+		}
+		if a.Snapshot != d.UID {
+			sn, ok, err := lookup[paas.Snapshot](tx.Bucket(bucketSnapshots), key(d.Owner, d.App, d.UID))
+			if err != nil {
+				return d, err
+			}
+			if ok {
+				if err := tx.Bucket(bucketSnapshots).Delete(key(d.Owner, d.App, d.UID)); err != nil {
+					return d, err
+				}
+				if err := releaseFiles(tx, sn.Files); err != nil {
+					return d, err
+				}
+			}
+		}
+		return d, deleteDeploymentTx(tx, d)
+	})
+}
+
+// deleteDeploymentTx removes what only the deployment has (its snapshot is
+// the caller's).
+func deleteDeploymentTx(tx *bolt.Tx, d paas.Deployment) error {
+	if err := releaseHost(tx, d.Label, deploymentHost(d)); err != nil {
+		return err
+	}
+	if err := deleteLogsOf(tx, d.Target()); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOwnDeploys).Delete(key(d.Owner, d.UID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDeployments).Delete([]byte(d.UID))
+}
+
+// deleteDeploymentsOf removes the deployments of a deleted app (its
+// snapshots go with the app).
+func deleteDeploymentsOf(tx *bolt.Tx, a paas.App) error {
+	var uids []string
+	if err := scanPrefix(tx.Bucket(bucketOwnDeploys), prefix(a.Owner), func(k, v []byte) error {
+		if string(v) == a.Name {
+			uids = append(uids, string(k[len(prefix(a.Owner)):]))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, uid := range uids {
+		d, err := decode[paas.Deployment]([]byte(uid), tx.Bucket(bucketDeployments).Get([]byte(uid)))
+		if err != nil {
+			return err
+		}
+		if err := deleteDeploymentTx(tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package store_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/store"
+)
+
+func deploymentFiles(t *testing.T, greeting string) []paas.ArchiveFile {
+	t.Helper()
+	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
+		"package":   json.RawMessage(`{"name":"web","scripts":{"start":"node server.js"}}`),
+		"server.js": json.RawMessage(strconv.Quote("console.log(" + strconv.Quote(greeting) + ")")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestDeployments: a deployment is stored with its snapshot and hostname
+// in one transaction, listed by owner, its env sealed at rest; deleting it
+// frees its hostname and its snapshot (not its app's active one); deleting
+// its app deletes it.
+func TestDeployments(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, u := range []string{"alice", "bob"} {
+		if err := s.CreateUser(paas.User{Name: u, Email: u + "@example.com", Confirmed: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateApp(paas.App{Owner: "alice", Name: "web", Subdomain: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "env-value-in-the-clear-never"
+	mk := func(uid, label, greeting string) (paas.Deployment, error) {
+		d, _, err := s.CreateDeployment(paas.Deployment{UID: uid, Owner: "alice", App: "web", Label: label,
+			State: paas.DeploymentBooting, Env: map[string]string{"TOKEN": secret}}, paas.Snapshot{}, deploymentFiles(t, greeting))
+		return d, err
+	}
+	one, err := mk("uid1", "web-aaaaaaaaaa", "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk("uid2", "web-aaaaaaaaaa", "two"); !errors.Is(err, paas.ErrConflict) {
+		t.Fatalf("a taken label: %v, want a conflict", err)
+	}
+	if _, err := s.Snapshot("alice", "web", "uid2"); !paas.IsNotFound(err) {
+		t.Errorf("the refused deployment left its snapshot: %v", err)
+	}
+	if _, err := mk("uid2", "web-bbbbbbbbbb", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Host("web-aaaaaaaaaa"); err != nil || h != (store.HostTarget{Kind: store.HostDeployment, Owner: "alice", Name: "uid1"}) {
+		t.Errorf("Host = %+v %v", h, err)
+	}
+	got, err := s.Deployment("uid1")
+	if err != nil || got.Env["TOKEN"] != secret || got.Created.IsZero() || got.Created != one.Created {
+		t.Errorf("Deployment = %+v %v", got, err)
+	}
+	if list, err := s.Deployments("alice"); err != nil || len(list) != 2 || list[0].UID != "uid1" {
+		t.Errorf("Deployments(alice) = %+v %v", list, err)
+	}
+	if list, err := s.Deployments("bob"); err != nil || len(list) != 0 {
+		t.Errorf("Deployments(bob) = %+v %v", list, err)
+	}
+	if d, err := s.SetDeploymentState("uid1", paas.DeploymentReady, ""); err != nil || d.State != paas.DeploymentReady || !d.StateTs.After(one.StateTs) && d.StateTs != one.StateTs {
+		t.Errorf("SetDeploymentState = %+v %v", d, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+
+	// uid2 is what the app serves: its snapshot stays when it goes.
+	if _, err := s.UpdateApp("alice", "web", func(a *paas.App) error { a.Snapshot = "uid2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteDeployment("uid1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteDeployment("uid2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Snapshot("alice", "web", "uid1"); !paas.IsNotFound(err) {
+		t.Errorf("snapshot of a deleted deployment: %v", err)
+	}
+	if _, err := s.Snapshot("alice", "web", "uid2"); err != nil {
+		t.Errorf("the active snapshot went with its deployment: %v", err)
+	}
+	if _, err := s.Host("web-aaaaaaaaaa"); !paas.IsNotFound(err) {
+		t.Errorf("the hostname of a deleted deployment: %v", err)
+	}
+
+	// The app's deletion takes its deployments.
+	if _, err := mk("uid3", "web-cccccccccc", "three"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteApp("alice", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deployment("uid3"); !paas.IsNotFound(err) {
+		t.Errorf("a deployment of a deleted app: %v", err)
+	}
+	if _, err := s.Host("web-cccccccccc"); !paas.IsNotFound(err) {
+		t.Errorf("its hostname: %v", err)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	s.Close()
+	raw, err := os.ReadFile(filepath.Join(dir, "paas.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(secret)) {
+		t.Error("a deployment's env is in the data file in the clear")
+	}
+}
