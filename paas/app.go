@@ -51,6 +51,9 @@ type App struct {
 	Package json.RawMessage `json:"package,omitempty"` // package.json as last given
 	Created time.Time       `json:"created"`
 	Updated time.Time       `json:"updated"`
+	// ServedBy is the now deployment the app's own hostname serves, through
+	// an alias of it (see Alias.AppHost); "" while the app's own units do.
+	ServedBy string `json:"served_by,omitempty"`
 	// Deployment is set only on the view of an app that a now deployment's
 	// units run as (Deployment.AppView), never stored: its uid.
 	Deployment string `json:"-"`

@@ -56,7 +56,7 @@ func (d Deployment) Target() string { return d.Owner + "/" + d.App + targetSep +
 // one unit, the app's env with the deployment's over it, started while
 // the deployment should run.
 func (d Deployment) AppView(a App) App {
-	a.Deployment, a.Snapshot, a.Units = d.UID, d.UID, 1
+	a.Deployment, a.Snapshot, a.Units, a.ServedBy = d.UID, d.UID, 1, ""
 	env := make(map[string]string, len(a.Env)+len(d.Env))
 	maps.Copy(env, a.Env)
 	maps.Copy(env, d.Env)

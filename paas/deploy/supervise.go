@@ -84,7 +84,8 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 	}
 	wanted := map[string]bool{}
 	for _, app := range apps {
-		if app.State != paas.AppStarted || app.Snapshot == "" {
+		// An app whose hostname serves a deployment runs no units of its own.
+		if app.State != paas.AppStarted || app.Snapshot == "" || app.ServedBy != "" {
 			continue
 		}
 		wanted[app.Target()] = true
@@ -121,7 +122,7 @@ func (d *Deployer) reconcileApp(ctx context.Context, app paas.App, units []runti
 	// The API may already serve (a caller that did not reconcile first):
 	// act on the app as it is now.
 	app, err := d.targetApp(app.Target())
-	if err != nil || app.State != paas.AppStarted || app.Snapshot == "" {
+	if err != nil || app.State != paas.AppStarted || app.Snapshot == "" || app.ServedBy != "" {
 		return
 	}
 	// Adopt the newest release of the active snapshot that has running units.

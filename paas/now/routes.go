@@ -83,6 +83,7 @@ func (f *Face) routes() []api.Route {
 		// document's /domains/:name is /domains/:domain here.
 		{Method: "GET", Path: "/domains", Name: "listDomains", Handle: h(f.listDomains)},
 		{Method: "POST", Path: "/domains", Name: "createDomain", Handle: h(f.createDomain)},
+		{Method: "GET", Path: "/domains/:domain", Name: "getDomain", Handle: h(f.getDomain)},
 		{Method: "DELETE", Path: "/domains/:domain", Name: "deleteDomain", Handle: h(f.deleteDomain)},
 
 		// DNS records.
@@ -106,6 +107,12 @@ func (f *Face) routes() []api.Route {
 		{Method: "DELETE", Path: "/now/deployments/:id", Name: "deleteDeployment", Handle: h(f.deleteDeployment)},
 		{Method: "GET", Path: "/now/deployments/:id/files", Name: "listDeploymentFiles", Handle: h(f.listDeploymentFiles)},
 		{Method: "GET", Path: "/now/deployments/:id/files/:file", Name: "getDeploymentFile", Handle: h(f.getDeploymentFile)},
+
+		// Aliases.
+		{Method: "GET", Path: "/now/aliases", Name: "listAliases", Handle: h(f.listAliases)},
+		{Method: "DELETE", Path: "/now/aliases/:alias", Name: "deleteAlias", Handle: h(f.deleteAlias)},
+		{Method: "GET", Path: "/now/deployments/:id/aliases", Name: "listDeploymentAliases", Handle: h(f.listDeploymentAliases)},
+		{Method: "POST", Path: "/now/deployments/:id/aliases", Name: "createAlias", Handle: h(f.createAlias)},
 
 		// Secrets, by uid or name.
 		{Method: "GET", Path: "/now/secrets", Name: "listSecrets", Handle: h(f.listSecrets)},

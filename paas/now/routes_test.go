@@ -138,6 +138,16 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		}
 	}
 	none := func(paas.Deployment) string { return "" }
+	// newAlias gives the owner a deployment with the alias a-<tag>.
+	newAlias := func(t *testing.T, o paastest.Account, tag string) paas.Alias {
+		t.Helper()
+		d := newDeployment(t, o, tag)
+		a, _, err := tp.SetAlias(ctx, tp.Principal(t, o), s.owner(o), d.UID, "a-"+tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
 	return []paastest.Case{
 		{Method: "GET", Pattern: "/now/deployments", Class: s.list, Want: http.StatusOK,
 			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
@@ -192,6 +202,61 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
 				if string(r.Body) != serverJS("hello "+tag) {
 					t.Errorf("file content %q", r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/now/aliases", Class: s.list, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				if s.list == paastest.Owned {
+					newAlias(t, o, tag)
+				}
+				return "/now/aliases" + s.query, nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if s.list == paastest.Owned && !strings.Contains(string(r.Body), `"alias":"a-`+tag+"."+platformDomain+`"`) {
+					t.Errorf("%s's alias is not listed: %s", s.owner(o), r.Body)
+				}
+			}},
+		{Method: "GET", Pattern: "/now/deployments/:id/aliases", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				a := newAlias(t, o, tag)
+				return "/now/deployments/" + a.Deployment + "/aliases" + s.query, nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if list, _ := body(t, r)["aliases"].([]any); len(list) != 1 || list[0].(map[string]any)["alias"] != "a-"+tag+"."+platformDomain {
+					t.Errorf("aliases of the deployment: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/deployments/:id/aliases", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				d := newDeployment(t, o, tag)
+				return "/now/deployments/" + d.UID + "/aliases" + s.query, map[string]string{"alias": "n-" + tag}
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				b := body(t, r)
+				if !isoRE.MatchString(b["created"].(string)) || b["oldId"] != nil {
+					t.Errorf("POST alias: %s", r.Body)
+				}
+				if h, err := tp.Store.Host("n-" + tag); err != nil || h.Owner != s.owner(o) {
+					t.Errorf("the alias's host: %+v %v", h, err)
+				}
+			}},
+		{Method: "DELETE", Pattern: "/now/aliases/:alias", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/now/aliases/" + newAlias(t, o, tag).UID + s.query, nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				if b := body(t, r); b["status"] != "SUCCESS" {
+					t.Errorf("DELETE alias: %s", r.Body)
+				}
+				if _, err := tp.Store.Host("a-" + tag); !paas.IsNotFound(err) {
+					t.Errorf("the deleted alias's host: %v", err)
+				}
+			}},
+		{Method: "GET", Pattern: "/domains/:domain", Class: paastest.Owned, Want: http.StatusOK,
+			Req: paastest.Fixed("/domains/"+s.domain+s.query, nil),
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if b := body(t, r); b["name"] != s.domain || b["verified"] != true || b["isExternal"] != false || !uidRE.MatchString(b["uid"].(string)) {
+					t.Errorf("GET domain: %s", r.Body)
 				}
 			}},
 		{Method: "GET", Pattern: "/now/secrets", Class: s.list, Want: http.StatusOK,

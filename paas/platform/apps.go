@@ -258,7 +258,8 @@ func (p *Platform) deploy(ctx context.Context, a paas.App) (paas.App, error) {
 	err := p.deployer.Deploy(ctx, a, func() error {
 		var err error
 		out, err = p.store.UpdateApp(owner, name, func(s *paas.App) error {
-			s.State, s.StateMessage, s.Snapshot = paas.AppStarted, "", a.Snapshot
+			// Its own units take its hostname back from a deployment.
+			s.State, s.StateMessage, s.Snapshot, s.ServedBy = paas.AppStarted, "", a.Snapshot, ""
 			return nil
 		})
 		return err
@@ -273,12 +274,13 @@ func (p *Platform) deploy(ctx context.Context, a paas.App) (paas.App, error) {
 func (p *Platform) StopApp(ctx context.Context, pr *paas.Principal, owner, name string) (paas.App, error) {
 	return asOwner(ctx, p, pr, owner, func(owner string) (paas.App, error) {
 		a, err := p.store.UpdateApp(owner, name, func(a *paas.App) error {
-			a.State, a.StateMessage = paas.AppStopped, ""
+			a.State, a.StateMessage, a.ServedBy = paas.AppStopped, "", ""
 			return nil
 		})
 		if err != nil {
 			return a, err
 		}
+		p.appsDidChange() // an alias of its hostname may have gone
 		// Stopping announces the routes change (TopicRoutes).
 		if err := p.deployer.Stop(ctx, a.Key()); err != nil {
 			return a, fmt.Errorf("stop %s: %w", a.Key(), err)

@@ -142,6 +142,7 @@ func (p *Platform) DeleteDomain(ctx context.Context, pr *paas.Principal, owner, 
 		if !d.IsExternal {
 			p.zonesDidChange()
 		}
+		p.appsDidChange() // its aliases went with it
 		return d, nil
 	})
 }

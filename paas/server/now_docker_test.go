@@ -125,14 +125,121 @@ func TestDockerNowDeployments(t *testing.T) {
 	}
 }
 
-// rawGet is an admin GET of path on the API, answering the status and the body as text.
+// rawGet is an admin GET of path, answering the status and the body as text.
 func rawGet(t *testing.T, s *testServer, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", "http://"+s.api+path, nil)
+	return rawCall(t, s, "GET", path, "")
+}
+
+// TestDockerNowAliases: an alias follows the deployment it is set to, and
+// moving it from one READY deployment to another fails no request made to
+// it meanwhile. The app's own hostname is an alias too: the app then
+// serves that deployment, as the Nodejitsu face shows.
+func TestDockerNowAliases(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base)
+
+	var one, two nowDeployment
+	s.must(200, "POST", "/now/deployments", nowDeploymentBody(t, "shop", "one"), &one)
+	waitDeployment(t, s, one.UID)
+	var created struct{ UID, OldID, Created string }
+	s.must(200, "POST", "/now/deployments/"+one.UID+"/aliases", []byte(`{"alias":"www"}`), &created)
+	if created.UID == "" || created.OldID != "" {
+		t.Fatalf("new alias: %+v", created)
+	}
+	const alias = "www.localhost"
+	s.waitFor(alias, "one", 10*time.Second)
+	if code, body := rawCall(t, s, "POST", "/now/deployments/"+one.UID+"/aliases", `{"alias":"www.now.sh"}`); code != 409 || !strings.Contains(body, created.UID) {
+		t.Errorf("the same alias again: %d %s, want 409 with its uid", code, body)
+	}
+
+	// Requests to the alias while it moves: every one answered, first by
+	// one, then by two, never an error.
+	stop := make(chan struct{})
+	type result struct {
+		answers map[string]int
+		failed  []string
+	}
+	done := make(chan result)
+	go func() {
+		res := result{answers: map[string]int{}}
+		for {
+			select {
+			case <-stop:
+				done <- res
+				return
+			default:
+			}
+			code, body, err := s.get(alias)
+			switch {
+			case err != nil:
+				res.failed = append(res.failed, err.Error())
+			case code != 200:
+				res.failed = append(res.failed, strconv.Itoa(code)+" "+body)
+			default:
+				res.answers[body]++
+			}
+		}
+	}()
+	s.must(200, "POST", "/now/deployments", nowDeploymentBody(t, "shop", "two"), &two)
+	var moved struct{ UID, OldID string }
+	// Set while two still boots: the move waits until it is READY.
+	s.must(200, "POST", "/now/deployments/"+two.UID+"/aliases", []byte(`{"alias":"www"}`), &moved)
+	if moved.UID != created.UID || moved.OldID != one.UID {
+		t.Errorf("moved alias: %+v, want uid %s and oldId %s", moved, created.UID, one.UID)
+	}
+	s.waitFor(alias, "two", 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	res := <-done
+	if len(res.failed) > 0 || res.answers["one"] == 0 || res.answers["two"] == 0 {
+		t.Errorf("requests during the move: answers %v, %d failed: %v", res.answers, len(res.failed), res.failed[:min(len(res.failed), 5)])
+	}
+	t.Logf("during the move: %v", res.answers)
+	s.waitFor(one.Host, "one", 5*time.Second) // its own hostname still serves it
+
+	// The app's own hostname.
+	s.must(200, "POST", "/now/deployments/"+one.UID+"/aliases", []byte(`{"alias":"shop"}`), nil)
+	s.waitFor("shop.localhost", "one", 10*time.Second)
+	var app struct {
+		App struct{ Snapshot, State string }
+	}
+	s.must(200, "GET", "/apps/admin/shop", nil, &app)
+	if app.App.Snapshot != one.UID {
+		t.Errorf("the Nodejitsu view of the app: %+v, want snapshot %s", app.App, one.UID)
+	}
+	var aliases struct {
+		Aliases []struct{ UID, Alias, DeploymentID string }
+	}
+	s.must(200, "GET", "/now/aliases", nil, &aliases)
+	if len(aliases.Aliases) != 2 || aliases.Aliases[0].Alias != alias || aliases.Aliases[0].DeploymentID != two.UID || aliases.Aliases[1].Alias != "shop.localhost" {
+		t.Errorf("aliases: %+v", aliases)
+	}
+
+	// Deleting an alias takes its hostname away; deleting a deployment its aliases.
+	s.must(200, "DELETE", "/now/aliases/"+created.UID, nil, nil)
+	s.waitStatus(alias, 404, 10*time.Second)
+	s.must(200, "DELETE", "/now/deployments/"+one.UID, nil, nil)
+	s.must(200, "GET", "/now/aliases", nil, &aliases)
+	if len(aliases.Aliases) != 0 {
+		t.Errorf("aliases left: %+v", aliases)
+	}
+	s.must(200, "DELETE", "/apps/admin/shop", nil, nil)
+	if units, err := d.Units(t.Context()); err != nil || len(units) != 0 {
+		t.Errorf("units left after the app is deleted: %+v %v", units, err)
+	}
+}
+
+// rawCall is an admin API call with a JSON body, answering the status and the body as text.
+func rawCall(t *testing.T, s *testServer, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.api+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.SetBasicAuth("admin", s.password)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -610,20 +610,38 @@ func (t *routeTable) refresh() {
 	}
 	backends := t.deployer.Routes()
 	table := make(ingress.Table, len(apps))
-	for _, a := range apps {
-		b := backends[a.Key()]
-		table[a.Subdomain+"."+t.domain] = ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b,
-			RedirectHTTPS: a.RedirectHTTPS, HSTS: a.HSTS}
-	}
 	deps, err := t.store.AllDeployments()
 	if err != nil {
 		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
 		return
 	}
+	aliases, err := t.store.AllAliases()
+	if err != nil {
+		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
+		return
+	}
+	byUID := make(map[string]paas.Deployment, len(deps))
+	deploymentRoute := func(d paas.Deployment) ingress.Route {
+		b := backends[d.Target()]
+		return ingress.Route{App: d.Target(), Stopped: !d.Running() && len(b) == 0, Backends: b}
+	}
 	for _, d := range deps {
-		k := d.Target()
-		b := backends[k]
-		table[d.Label+"."+t.domain] = ingress.Route{App: k, Stopped: !d.Running() && len(b) == 0, Backends: b}
+		byUID[d.UID] = d
+		table[d.Label+"."+t.domain] = deploymentRoute(d)
+	}
+	for _, a := range apps {
+		b := backends[a.Key()]
+		r := ingress.Route{App: a.Key(), Stopped: a.State != paas.AppStarted && len(b) == 0, Backends: b}
+		if d, ok := byUID[a.ServedBy]; ok && a.ServedBy != "" {
+			r = deploymentRoute(d) // its hostname is an alias of a deployment
+		}
+		r.RedirectHTTPS, r.HSTS = a.RedirectHTTPS, a.HSTS
+		table[a.Subdomain+"."+t.domain] = r
+	}
+	for _, al := range aliases {
+		if d, ok := byUID[al.Deployment]; ok && !al.AppHost {
+			table[al.Host] = deploymentRoute(d)
+		}
 	}
 	t.proxy.SetRoutes(table)
 }

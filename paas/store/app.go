@@ -151,11 +151,26 @@ func (s *Store) UpdateApp(owner, name string, fn func(*paas.App) error) (paas.Ap
 		if err != nil {
 			return a, err
 		}
-		oldSub := a.Subdomain
+		oldSub, servedBy := a.Subdomain, a.ServedBy
 		if err := fn(&a); err != nil {
 			return a, err
 		}
 		a.Owner, a.Name = owner, name
+		if servedBy != "" && a.ServedBy == "" {
+			// The app's own units take its hostname back: the alias that
+			// gave it to a deployment goes.
+			aliases, err := aliasesOf(tx, owner, servedBy)
+			if err != nil {
+				return a, err
+			}
+			for _, al := range aliases {
+				if al.AppHost {
+					if err := dropAlias(tx, al); err != nil {
+						return a, err
+					}
+				}
+			}
+		}
 		if a.Subdomain != oldSub {
 			if err := claimHost(tx, a.Subdomain, appHost(owner, name)); err != nil {
 				return a, err

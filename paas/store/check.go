@@ -249,6 +249,18 @@ func (c *checker) appIndexes() {
 			}
 			return
 		}
+		if h.Kind == HostAlias {
+			al, ok, err := lookup[paas.Alias](c.tx.Bucket(bucketAliases), []byte(h.Name))
+			switch {
+			case err != nil:
+				c.addf("hosts: %q: %w", label, err)
+			case !ok:
+				c.addf("hosts: %q points at the missing alias %s", label, h.Name)
+			case al.Label != string(label):
+				c.addf("hosts: %q points at the alias %s, whose label is %q", label, al.UID, al.Label)
+			}
+			return
+		}
 		if h.Kind != HostApp {
 			c.addf("hosts: %q has the unknown kind %q", label, h.Kind)
 			return

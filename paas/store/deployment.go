@@ -139,6 +139,11 @@ func (s *Store) DeleteDeployment(uid string) (paas.Deployment, error) {
 		if err != nil {
 			return d, err
 		}
+		if a.ServedBy == d.UID {
+			if err := s.unserveApp(tx, a.Owner, a.Name); err != nil {
+				return d, err
+			}
+		}
 		if a.Snapshot != d.UID {
 			sn, ok, err := lookup[paas.Snapshot](tx.Bucket(bucketSnapshots), key(d.Owner, d.App, d.UID))
 			if err != nil {
@@ -160,6 +165,15 @@ func (s *Store) DeleteDeployment(uid string) (paas.Deployment, error) {
 // deleteDeploymentTx removes what only the deployment has (its snapshot is
 // the caller's).
 func deleteDeploymentTx(tx *bolt.Tx, d paas.Deployment) error {
+	aliases, err := aliasesOf(tx, d.Owner, d.UID)
+	if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		if err := dropAlias(tx, a); err != nil {
+			return err
+		}
+	}
 	if err := releaseHost(tx, d.Label, deploymentHost(d)); err != nil {
 		return err
 	}

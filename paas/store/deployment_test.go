@@ -128,3 +128,99 @@ func TestDeployments(t *testing.T) {
 		t.Error("a deployment's env is in the data file in the clear")
 	}
 }
+
+// TestAliases: an alias takes a free label, an app's own hostname (the app
+// then serves the deployment) or a name of a verified domain of its
+// owner; it moves between its owner's deployments, answering the old one;
+// it goes with its domain, its deployment, or the app taking its hostname back.
+func TestAliases(t *testing.T) {
+	s := newStoreWithUsers(t, "alice", "bob")
+	for _, a := range []paas.App{{Owner: "alice", Name: "web", Subdomain: "web"}, {Owner: "bob", Name: "api", Subdomain: "api"}} {
+		if _, err := s.CreateApp(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dep := func(owner, app, uid string) paas.Deployment {
+		d, _, err := s.CreateDeployment(paas.Deployment{UID: uid, Owner: owner, App: app, Label: app + "-" + uid, State: paas.DeploymentReady},
+			paas.Snapshot{}, deploymentFiles(t, uid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d1, d2, b1 := dep("alice", "web", "d1"), dep("alice", "web", "d2"), dep("bob", "api", "b1")
+	if _, _, err := s.CreateDomain(paas.Domain{UID: "dom1", Name: "example.org", Owner: "alice", Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	const zone = "paas.test"
+	www, old, err := s.SetAlias("www."+zone, zone, d1)
+	if err != nil || old != "" || www.Label != "www" || www.AppHost {
+		t.Fatalf("new alias = %+v %q %v", www, old, err)
+	}
+	if moved, old, err := s.SetAlias("www."+zone, zone, d2); err != nil || old != "d1" || moved.UID != www.UID {
+		t.Errorf("moved = %+v %q %v", moved, old, err)
+	}
+	if _, _, err := s.SetAlias("www."+zone, zone, d2); !errors.Is(err, store.ErrAliasUnchanged) {
+		t.Errorf("unchanged: %v", err)
+	}
+	for _, c := range []struct {
+		host string
+		d    paas.Deployment
+		want error
+	}{
+		{"www." + zone, b1, paas.ErrConflict},        // alice's
+		{"api." + zone, d1, paas.ErrConflict},        // bob's app
+		{"web-d1." + zone, d2, paas.ErrConflict},     // a deployment's own hostname
+		{"a.b." + zone, d1, paas.ErrBadRequest},      // not one label
+		{"shop.example.org", b1, paas.ErrBadRequest}, // not bob's domain
+		{"shop.example.com", d1, paas.ErrBadRequest}, // nobody's domain
+	} {
+		if _, _, err := s.SetAlias(c.host, zone, c.d); !errors.Is(err, c.want) {
+			t.Errorf("SetAlias(%s, %s) = %v, want %v", c.host, c.d.UID, err, c.want)
+		}
+	}
+	shop, _, err := s.SetAlias("shop.example.org", zone, d1)
+	if err != nil || shop.Label != "" {
+		t.Fatalf("custom domain alias = %+v %v", shop, err)
+	}
+	own, _, err := s.SetAlias("web."+zone, zone, d1)
+	if err != nil || !own.AppHost || own.Label != "" {
+		t.Fatalf("the app's hostname = %+v %v", own, err)
+	}
+	if a, _ := s.App("alice", "web"); a.ServedBy != "d1" || a.Snapshot != "d1" || a.State != paas.AppStarted {
+		t.Errorf("the app served by d1: %+v", a)
+	}
+	if list, err := s.Aliases("alice"); err != nil || len(list) != 3 {
+		t.Errorf("Aliases = %+v %v", list, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+
+	// The app's own units take its hostname back: that alias goes.
+	if _, err := s.UpdateApp("alice", "web", func(a *paas.App) error { a.ServedBy = ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Alias(own.UID); !paas.IsNotFound(err) {
+		t.Errorf("the app's alias after it took its hostname back: %v", err)
+	}
+	// The domain takes its aliases, the deployment its own.
+	if _, err := s.DeleteDomain("alice", "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Alias(shop.UID); !paas.IsNotFound(err) {
+		t.Errorf("an alias of a deleted domain: %v", err)
+	}
+	if _, err := s.DeleteDeployment("d2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Alias(www.UID); !paas.IsNotFound(err) {
+		t.Errorf("an alias of a deleted deployment: %v", err)
+	}
+	if _, err := s.Host("www"); !paas.IsNotFound(err) {
+		t.Errorf("its label: %v", err)
+	}
+	if _, err := s.DeleteAlias("bob", www.UID); !paas.IsNotFound(err) {
+		t.Errorf("DeleteAlias of a gone alias: %v", err)
+	}
+}

@@ -222,6 +222,19 @@ func deleteDomainTx(tx *bolt.Tx, d paas.Domain) error {
 	if !d.Verified {
 		return tx.Bucket(bucketClaims).Delete(key(d.Owner, d.Name))
 	}
+	// Its aliases go with it (never an app's own hostname: those are in
+	// the platform zone).
+	aliases, err := aliasesOf(tx, d.Owner, "")
+	if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		if a.Host == d.Name || strings.HasSuffix(a.Host, "."+d.Name) {
+			if err := dropAlias(tx, a); err != nil {
+				return err
+			}
+		}
+	}
 	if err := deletePrefix(tx.Bucket(bucketRecords), prefix(d.Name)); err != nil {
 		return err
 	}
@@ -398,23 +411,27 @@ func (s *Store) ZoneSerials(build func(ZoneSource) (map[string]string, error)) (
 // when no proven domain covers name.
 func (s *Store) DomainCovering(name string) (d paas.Domain, recs []paas.Record, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		domains := tx.Bucket(bucketDomains)
-		for n := name; n != ""; {
-			found, has, err := lookup[paas.Domain](domains, []byte(n))
-			if err != nil {
-				return err
-			}
-			if has {
-				d, ok = found, true
-				recs, err = recordsOf(tx, n)
-				return err
-			}
-			_, n, _ = strings.Cut(n, ".")
+		if d, ok, err = domainCovering(tx, name); err != nil || !ok {
+			return err
 		}
-		return nil
+		recs, err = recordsOf(tx, d.Name)
+		return err
 	})
 	if err != nil {
 		return paas.Domain{}, nil, false, fmt.Errorf("domain covering %s: %w", name, err)
 	}
 	return d, recs, ok, nil
+}
+
+// domainCovering is the proven domain name falls in, if any.
+func domainCovering(tx *bolt.Tx, name string) (paas.Domain, bool, error) {
+	domains := tx.Bucket(bucketDomains)
+	for n := name; n != ""; {
+		found, has, err := lookup[paas.Domain](domains, []byte(n))
+		if err != nil || has {
+			return found, has, err
+		}
+		_, n, _ = strings.Cut(n, ".")
+	}
+	return paas.Domain{}, false, nil
 }

@@ -19,6 +19,7 @@ type HostTarget struct {
 const (
 	HostApp        = "app"
 	HostDeployment = "deployment"
+	HostAlias      = "alias" // Name is the alias's uid
 )
 
 func appHost(owner, name string) HostTarget {

@@ -40,6 +40,9 @@ var (
 	bucketSecrets     = []byte("secrets")           // owner\x00uid → Secret (value sealed)
 	bucketDeployments = []byte("deployments")       // uid → Deployment (env sealed)
 	bucketOwnDeploys  = []byte("owner_deployments") // owner\x00uid → app (index)
+	bucketAliases     = []byte("aliases")           // uid → Alias
+	bucketAliasHosts  = []byte("alias_hosts")       // hostname → uid (index: an alias is unique platform-wide)
+	bucketOwnAliases  = []byte("owner_aliases")     // owner\x00uid → deployment uid (index)
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
@@ -55,7 +58,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys, bucketAliases, bucketAliasHosts, bucketOwnAliases}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")
