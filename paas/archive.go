@@ -220,6 +220,10 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CleanFilePath checks a file path of an app as an archive entry's name
+// is checked and returns it cleaned.
+func CleanFilePath(name string) (string, error) { return cleanArchivePath(name) }
+
 func cleanArchivePath(name string) (string, error) {
 	if strings.ContainsRune(name, 0) || strings.Contains(name, "\\") {
 		return "", BadRequest("archive entry %q has an invalid name", name)

@@ -29,6 +29,10 @@ type Deployment struct {
 	SealedEnv []byte            `json:"sealed_env,omitempty"`
 	Created   time.Time         `json:"created"`
 	StateTs   time.Time         `json:"state_ts"`
+	// Pending is the file list of a deployment created by the now CLI
+	// (POST /now/create) while its files are synced: it stays DEPLOYING
+	// until every one is stored.
+	Pending []File `json:"pending,omitempty"`
 }
 
 // Deployment states, as the now document names them.

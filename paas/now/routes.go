@@ -108,6 +108,12 @@ func (f *Face) routes() []api.Route {
 		{Method: "GET", Path: "/now/deployments/:id/files", Name: "listDeploymentFiles", Handle: h(f.listDeploymentFiles)},
 		{Method: "GET", Path: "/now/deployments/:id/files/:file", Name: "getDeploymentFile", Handle: h(f.getDeploymentFile)},
 
+		// The now CLI 3.x's own deployment endpoints.
+		{Method: "POST", Path: "/now/create", Name: "nowCreate", Handle: h(f.nowCreate)},
+		{Method: "POST", Path: "/now/sync", Name: "nowSync", Handle: h(f.nowSync)},
+		{Method: "GET", Path: "/now/list", Name: "nowList", Handle: h(f.nowList)},
+		{Method: "DELETE", Path: "/now/remove", Name: "nowRemove", Handle: h(f.nowRemove)},
+
 		// Aliases.
 		{Method: "GET", Path: "/now/aliases", Name: "listAliases", Handle: h(f.listAliases)},
 		{Method: "DELETE", Path: "/now/aliases/:alias", Name: "deleteAlias", Handle: h(f.deleteAlias)},

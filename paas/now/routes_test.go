@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/paastest"
+	"github.com/selfhost/paas/paas/platform"
 )
 
 // matrixScope is whose objects the authorization matrix's calls act on.
@@ -202,6 +204,78 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
 				if string(r.Body) != serverJS("hello "+tag) {
 					t.Errorf("file content %q", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/create", Class: s.list, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/now/create" + s.query, cliCreateBody("c-"+tag, "created "+tag, nil)
+			},
+			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
+				b := body(t, r)
+				// package.json too: no deployment stored it yet.
+				if missing, _ := b["missing"].([]any); len(missing) != 2 || missing[1] != sha1Hex(serverJS("created "+tag)) ||
+					!strings.HasPrefix(b["url"].(string), "c-"+tag+"-") || b["deploymentId"] == "" {
+					t.Errorf("POST /now/create: %s", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/sync", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				in := platform.NowCreate{Name: "y-" + tag, Files: cliFiles("synced " + tag)}
+				d, missing, err := tp.CreatePendingDeployment(ctx, tp.Principal(t, o), s.owner(o), in)
+				if err != nil || len(missing) == 0 {
+					t.Fatalf("create: %v %v", missing, err)
+				}
+				// Every file but the server synced before the call.
+				pkg := cliPackage
+				if missing[0] == sha1Hex(pkg) {
+					if _, err := tp.SyncDeploymentFile(ctx, tp.Principal(t, o), s.owner(o), d.UID, sha1Hex(pkg), []byte(pkg)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				js := serverJS("synced " + tag)
+				return "/now/sync" + s.query, paastest.Raw{Type: "application/octet-stream", Data: []byte(js), Header: http.Header{
+					"X-Now-Deployment-Id": {d.UID}, "X-Now-Sha": {sha1Hex(js)}, "X-Now-File": {"garbled"}, "X-Now-Size": {strconv.Itoa(len(js))}}}
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if strings.TrimSpace(string(r.Body)) != "{}" {
+					t.Errorf("POST /now/sync: %s", r.Body)
+				}
+				list, _ := tp.Store.Deployments(s.owner(o))
+				for _, d := range list {
+					if d.App == "y-"+tag && d.State == paas.DeploymentDeploying {
+						t.Errorf("deployment %s still DEPLOYING after its last file", d.UID)
+					}
+				}
+			}},
+		{Method: "GET", Pattern: "/now/list", Class: s.list, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				if s.list == paastest.Owned {
+					newDeployment(t, o, tag)
+				}
+				return "/now/list?app=d-" + tag + strings.Replace(s.query, "?", "&", 1), nil
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				list, ok := body(t, r)["deployments"].([]any)
+				if !ok || s.list == paastest.Owned && (len(list) != 1 || list[0].(map[string]any)["name"] != "d-"+tag) {
+					t.Errorf("GET /now/list: %s", r.Body)
+				}
+				for _, x := range list {
+					if _, isNumber := x.(map[string]any)["created"].(float64); !isNumber {
+						t.Errorf("created is not epoch milliseconds: %s", r.Body)
+					}
+				}
+			}},
+		{Method: "DELETE", Pattern: "/now/remove", Class: paastest.Owned, Want: http.StatusOK,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/now/remove" + s.query, map[string]any{"deploymentId": newDeployment(t, o, tag).UID, "hard": true}
+			},
+			Check: func(t *testing.T, o paastest.Account, tag string, r paastest.Response) {
+				if list, _ := tp.Store.Deployments(s.owner(o)); len(list) > 0 {
+					for _, d := range list {
+						if d.App == "d-"+tag {
+							t.Errorf("deployment %s not removed", d.UID)
+						}
+					}
 				}
 			}},
 		{Method: "GET", Pattern: "/now/aliases", Class: s.list, Want: http.StatusOK,

@@ -263,10 +263,12 @@ type Response struct {
 	Body   []byte
 }
 
-// Raw is a request body of a given Content-Type ("" for none).
+// Raw is a request body of a given Content-Type ("" for none), sent with
+// Header's fields (the now CLI's x-now-* on a sync).
 type Raw struct {
-	Type string
-	Data []byte
+	Type   string
+	Data   []byte
+	Header http.Header
 }
 
 // Do sends a request to the API. body: nil (none), []byte (raw,
@@ -275,12 +277,13 @@ func (tp *Platform) Do(t testing.TB, method, path string, c Cred, body any) Resp
 	t.Helper()
 	var rd io.Reader
 	ctype := ""
+	var extra http.Header
 	switch b := body.(type) {
 	case nil:
 	case []byte:
 		rd, ctype = bytes.NewReader(b), "application/octet-stream"
 	case Raw:
-		rd, ctype = bytes.NewReader(b.Data), b.Type
+		rd, ctype, extra = bytes.NewReader(b.Data), b.Type, b.Header
 	case string:
 		rd, ctype = strings.NewReader(b), "application/json"
 	default:
@@ -296,6 +299,9 @@ func (tp *Platform) Do(t testing.TB, method, path string, c Cred, body any) Resp
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for k, vs := range extra {
+		req.Header[k] = vs
 	}
 	if c != nil {
 		c(req)

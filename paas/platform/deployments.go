@@ -2,8 +2,14 @@ package platform
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/selfhost/paas/paas"
 )
@@ -163,4 +169,205 @@ func (p *Platform) DeploymentFile(ctx context.Context, pr *paas.Principal, owner
 		}
 	}
 	return paas.File{}, nil, paas.NotFound("file %q not found in deployment %q", sha, uid)
+}
+
+// NowCreate is what the now CLI sends to create a deployment whose files
+// it then syncs one by one.
+type NowCreate struct {
+	Name  string
+	Files []paas.File
+	// Env values are JSON strings, "@name" naming a secret of the owner,
+	// or {"uid": …} objects naming one by uid.
+	Env map[string]json.RawMessage
+}
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// checkFileList validates a deployment's declared files.
+func checkFileList(files []paas.File) ([]paas.File, error) {
+	lim := paas.DefaultArchiveLimits
+	if len(files) == 0 || len(files) > lim.MaxFiles {
+		return nil, paas.BadRequest("a deployment has 1 to %d files, not %d", lim.MaxFiles, len(files))
+	}
+	out := make([]paas.File, 0, len(files))
+	seen := map[string]bool{}
+	var total int64
+	hasPkg := false
+	for _, f := range files {
+		p, err := paas.CleanFilePath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if seen[p] {
+			return nil, paas.BadRequest("file %q is listed twice", p)
+		}
+		seen[p] = true
+		f.SHA1 = strings.ToLower(f.SHA1)
+		if !shaRE.MatchString(f.SHA1) {
+			return nil, paas.BadRequest("file %q: sha must be 40 hexadecimal digits", p)
+		}
+		if f.Size < 0 || f.Size > lim.MaxBytes {
+			return nil, paas.BadRequest("file %q: invalid size %d", p, f.Size)
+		}
+		if total += f.Size; total > lim.MaxBytes {
+			return nil, paas.TooLarge("the files add up to more than %d bytes", lim.MaxBytes)
+		}
+		// Regular files only, executable or not, whatever else mode says.
+		mode := f.Mode
+		f.Mode = 0o644
+		if mode&0o111 != 0 {
+			f.Mode = 0o755
+		}
+		f.Path, hasPkg = p, hasPkg || p == "package.json"
+		out = append(out, f)
+	}
+	if !hasPkg {
+		return nil, paas.BadRequest("the files have no package.json at their root")
+	}
+	return out, nil
+}
+
+// resolveEnv turns a now env into values: secrets referenced by "@name"
+// or {"uid"} are looked up now, so the deployment keeps the values it was
+// created with.
+func (p *Platform) resolveEnv(owner string, raw map[string]json.RawMessage) (map[string]string, error) {
+	env := make(map[string]string, len(raw))
+	var secrets []paas.Secret
+	lookup := func(k string, match func(paas.Secret) bool, what string) (string, error) {
+		if secrets == nil {
+			var err error
+			if secrets, err = p.store.Secrets(owner); err != nil {
+				return "", err
+			}
+			secrets = append(secrets, paas.Secret{}) // loaded, even if none
+		}
+		for _, s := range secrets {
+			if s.UID != "" && match(s) {
+				return s.Value, nil
+			}
+		}
+		return "", paas.BadRequest("env %s: no secret %s", k, what)
+	}
+	for k, v := range raw {
+		var s string
+		var ref struct {
+			UID string `json:"uid"`
+		}
+		switch {
+		case json.Unmarshal(v, &s) == nil:
+			if name, ok := strings.CutPrefix(s, "@"); ok {
+				val, err := lookup(k, func(sec paas.Secret) bool { return sec.Name == name }, "named "+strconv.Quote(name))
+				if err != nil {
+					return nil, err
+				}
+				s = val
+			}
+			env[k] = s
+		case json.Unmarshal(v, &ref) == nil && ref.UID != "":
+			val, err := lookup(k, func(sec paas.Secret) bool { return sec.UID == ref.UID }, "with uid "+strconv.Quote(ref.UID))
+			if err != nil {
+				return nil, err
+			}
+			env[k] = val
+		default:
+			return nil, paas.BadRequest("env %s: a value is a string or {\"uid\": …}", k)
+		}
+	}
+	return env, paas.ValidateEnv(env)
+}
+
+// CreatePendingDeployment is the now CLI's POST /now/create: a DEPLOYING
+// deployment of owner's app in.Name (created if needed) that waits for the
+// files the store lacks, whose SHA-1s it returns. With none missing it
+// boots at once.
+func (p *Platform) CreatePendingDeployment(ctx context.Context, pr *paas.Principal, owner string, in NowCreate) (paas.Deployment, []string, error) {
+	var missing []string
+	d, err := asOwner(ctx, p, pr, owner, func(owner string) (paas.Deployment, error) {
+		if err := paas.ValidateAppName(in.Name); err != nil {
+			return paas.Deployment{}, err
+		}
+		files, err := checkFileList(in.Files)
+		if err != nil {
+			return paas.Deployment{}, err
+		}
+		env, err := p.resolveEnv(owner, in.Env)
+		if err != nil {
+			return paas.Deployment{}, err
+		}
+		a, err := p.store.App(owner, in.Name)
+		if errors.Is(err, paas.ErrNotFound) {
+			a, err = p.CreateApp(ctx, pr, owner, paas.AppSpec{Name: in.Name})
+		}
+		if err != nil {
+			return paas.Deployment{}, err
+		}
+		var d paas.Deployment
+		for range 3 {
+			d = paas.Deployment{UID: paas.NewDeploymentUID(), Owner: owner, App: a.Name, Label: paas.DeploymentLabel(a.Subdomain), Env: env, Pending: files}
+			d, missing, err = p.store.CreatePendingDeployment(d)
+			if !errors.Is(err, paas.ErrConflict) {
+				break
+			}
+		}
+		if err != nil {
+			return d, err
+		}
+		p.appsDidChange()
+		if len(missing) == 0 {
+			return p.completeDeployment(d.UID)
+		}
+		return d, nil
+	})
+	return d, missing, err
+}
+
+// SyncDeploymentFile is the now CLI's POST /now/sync: the content of one
+// file of owner's DEPLOYING deployment uid, checked against its SHA-1.
+// The last one completes the deployment, which then boots.
+func (p *Platform) SyncDeploymentFile(ctx context.Context, pr *paas.Principal, owner, uid, sha string, data []byte) (paas.Deployment, error) {
+	return asOwner(ctx, p, pr, owner, func(owner string) (paas.Deployment, error) {
+		d, err := p.ownDeployment(owner, uid)
+		if err != nil {
+			return d, err
+		}
+		sum := sha1.Sum(data)
+		if got := hex.EncodeToString(sum[:]); got != strings.ToLower(sha) {
+			return d, paas.BadRequest("the content's SHA-1 is %s, not %s", got, sha)
+		}
+		missing, err := p.store.SyncDeploymentFile(uid, strings.ToLower(sha), data)
+		if err != nil || len(missing) > 0 {
+			return d, err
+		}
+		return p.completeDeployment(uid)
+	})
+}
+
+// completeDeployment makes the snapshot of a deployment whose files are
+// all synced and boots it. Files that make no app (no start command, say)
+// end it in DEPLOYMENT_ERROR, with the reason.
+func (p *Platform) completeDeployment(uid string) (paas.Deployment, error) {
+	files, err := p.store.PendingFiles(uid)
+	if err != nil {
+		return paas.Deployment{}, err
+	}
+	sn, err := paas.SnapshotFromFiles(files)
+	if err != nil {
+		d, serr := p.store.SetDeploymentState(uid, paas.DeploymentError, err.Error())
+		if serr != nil {
+			return d, serr
+		}
+		return d, err
+	}
+	for _, f := range files {
+		sn.Size += f.Size
+	}
+	d, err := p.store.CompleteDeployment(uid, sn, files)
+	if errors.Is(err, paas.ErrConflict) {
+		return d, nil // a concurrent sync completed it
+	}
+	if err != nil {
+		return d, err
+	}
+	p.boot(d)
+	return d, nil
 }

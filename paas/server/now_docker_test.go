@@ -1,9 +1,14 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -247,4 +252,106 @@ func rawCall(t *testing.T, s *testServer, method, path, body string) (int, strin
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
+}
+
+// TestDockerNowCLIFlow: the now CLI 3.x's deploy on the real engine. Create
+// answers the SHA-1s the store lacks; each is synced by its SHA-1 (the
+// CLI garbles x-now-file); the last one boots the deployment, whose env
+// has the value of the secret it names. The same files again are missing
+// nothing. The secret's value is in no answer and not in the data file.
+func TestDockerNowCLIFlow(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	dataDir := t.TempDir()
+	s := startServer(t, dataDir, d, base)
+
+	const secret = "s3cret-greeting-value"
+	var sec struct{ UID string }
+	s.must(200, "POST", "/now/secrets", []byte(`{"name":"greeting","value":"`+secret+`"}`), &sec)
+	pkg := `{"name":"cli","version":"1.0.0","scripts":{"start":"node server.js"}}`
+	server := "require('http').createServer((q, s) => s.end(process.env.GREETING + ' ' + process.env.PLAIN)).listen(process.env.PORT);\n"
+	files := map[string]string{"package.json": pkg, "server.js": server}
+	createBody := func() []byte {
+		var list []map[string]any
+		for _, name := range []string{"package.json", "server.js"} {
+			list = append(list, map[string]any{"sha": sha1Hex(files[name]), "size": len(files[name]), "file": name, "mode": 33188})
+		}
+		b, _ := json.Marshal(map[string]any{"name": "cli", "deploymentType": "NPM", "files": list,
+			"env": map[string]any{"GREETING": "@greeting", "PLAIN": "plain"}, "forceNew": false, "public": false})
+		return b
+	}
+	var created struct {
+		DeploymentID, URL string
+		Missing           []string
+	}
+	code, out := rawCall(t, s, "POST", "/now/create", string(createBody()))
+	if code != 200 {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	json.Unmarshal([]byte(out), &created)
+	if len(created.Missing) != 2 || !strings.HasPrefix(created.URL, "cli-") || strings.Contains(out, secret) {
+		t.Fatalf("create: %s", out)
+	}
+	var dep nowDeployment
+	s.must(200, "GET", "/now/deployments/"+created.DeploymentID, nil, &dep)
+	if dep.State != "DEPLOYING" || dep.URL != nil {
+		t.Errorf("before its files: %+v, want DEPLOYING with url null", dep)
+	}
+	bySHA := map[string]string{sha1Hex(pkg): pkg, sha1Hex(server): server}
+	for _, sha := range created.Missing {
+		req, _ := http.NewRequest("POST", "http://"+s.api+"/now/sync", strings.NewReader(bySHA[sha]))
+		req.SetBasicAuth("admin", s.password)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("x-now-deployment-id", created.DeploymentID)
+		req.Header.Set("x-now-sha", sha)
+		req.Header.Set("x-now-file", "%2Fgarbled%2F")
+		req.Header.Set("x-now-size", strconv.Itoa(len(bySHA[sha])))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("sync %s: %d", sha, resp.StatusCode)
+		}
+	}
+	if got := waitDeployment(t, s, created.DeploymentID); got.State != "READY" {
+		t.Fatalf("after sync: %+v", got)
+	}
+	s.waitFor(created.URL, secret+" plain", 10*time.Second)
+
+	// The same files: nothing missing, booted at once.
+	code, out = rawCall(t, s, "POST", "/now/create", string(createBody()))
+	if code != 200 || !strings.Contains(out, `"missing":[]`) {
+		t.Fatalf("create again: %d %s", code, out)
+	}
+	var again struct{ DeploymentID, URL string }
+	json.Unmarshal([]byte(out), &again)
+	waitDeployment(t, s, again.DeploymentID)
+	s.waitFor(again.URL, secret+" plain", 10*time.Second)
+
+	// Listed with epoch milliseconds; removed the CLI's way.
+	code, out = rawGet(t, s, "/now/list?app=cli")
+	if code != 200 || strings.Count(out, `"uid"`) != 2 || strings.Contains(out, secret) {
+		t.Errorf("list: %d %s", code, out)
+	}
+	for _, uid := range []string{created.DeploymentID, again.DeploymentID} {
+		if code, out := rawCall(t, s, "DELETE", "/now/remove", `{"deploymentId":"`+uid+`","hard":true}`); code != 200 {
+			t.Errorf("remove: %d %s", code, out)
+		}
+	}
+	s.must(200, "DELETE", "/apps/admin/cli", nil, nil)
+	s.stop()
+	raw, err := os.ReadFile(filepath.Join(dataDir, "paas.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(secret)) {
+		t.Error("the secret's value is in the data file in the clear")
+	}
+}
+
+func sha1Hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

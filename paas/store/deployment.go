@@ -183,6 +183,9 @@ func deleteDeploymentTx(tx *bolt.Tx, d paas.Deployment) error {
 	if err := tx.Bucket(bucketOwnDeploys).Delete(key(d.Owner, d.UID)); err != nil {
 		return err
 	}
+	if err := deletePrefix(tx.Bucket(bucketSyncBlobs), prefix(d.UID)); err != nil {
+		return err
+	}
 	return tx.Bucket(bucketDeployments).Delete([]byte(d.UID))
 }
 
@@ -208,4 +211,129 @@ func deleteDeploymentsOf(tx *bolt.Tx, a paas.App) error {
 		}
 	}
 	return nil
+}
+
+// CreatePendingDeployment stores a DEPLOYING deployment whose files
+// (d.Pending) are to be synced, claiming its hostname, and returns the
+// SHA-1s of the files the store does not hold yet.
+func (s *Store) CreatePendingDeployment(d paas.Deployment) (paas.Deployment, []string, error) {
+	var missing []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := s.getApp(tx, d.Owner, d.App); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketDeployments).Get([]byte(d.UID)) != nil {
+			return paas.Conflict("deployment %q exists", d.UID)
+		}
+		if err := claimHost(tx, d.Label, deploymentHost(d)); err != nil {
+			return err
+		}
+		now := s.now()
+		d.Created, d.StateTs, d.State = now, now, paas.DeploymentDeploying
+		if err := tx.Bucket(bucketOwnDeploys).Put(key(d.Owner, d.UID), []byte(d.App)); err != nil {
+			return err
+		}
+		missing = missingFiles(tx, d)
+		return s.putDeployment(tx, d)
+	})
+	return d, missing, err
+}
+
+// missingFiles lists the SHA-1s of d.Pending neither stored nor synced, once each.
+func missingFiles(tx *bolt.Tx, d paas.Deployment) []string {
+	blobs, synced := tx.Bucket(bucketBlobs), tx.Bucket(bucketSyncBlobs)
+	seen := map[string]bool{}
+	missing := []string{}
+	for _, f := range d.Pending {
+		if seen[f.SHA1] {
+			continue
+		}
+		seen[f.SHA1] = true
+		if blobs.Get([]byte(f.SHA1)) == nil && synced.Get(key(d.UID, f.SHA1)) == nil {
+			missing = append(missing, f.SHA1)
+		}
+	}
+	return missing
+}
+
+// SyncDeploymentFile keeps data, the content of a file of DEPLOYING
+// deployment uid whose SHA-1 is sha, and returns the SHA-1s still missing.
+func (s *Store) SyncDeploymentFile(uid, sha string, data []byte) ([]string, error) {
+	return update(s, func(tx *bolt.Tx) ([]string, error) {
+		d, err := s.getDeployment(tx, uid)
+		if err != nil {
+			return nil, err
+		}
+		if d.State != paas.DeploymentDeploying {
+			return nil, paas.Conflict("deployment %s is %s: it takes no more files", uid, d.State)
+		}
+		found := false
+		for _, f := range d.Pending {
+			if f.SHA1 == sha {
+				if f.Size != int64(len(data)) {
+					return nil, paas.BadRequest("file %s: %d bytes sent, %d declared", f.Path, len(data), f.Size)
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, paas.BadRequest("no file of deployment %s has the SHA-1 %s", uid, sha)
+		}
+		if tx.Bucket(bucketBlobs).Get([]byte(sha)) == nil {
+			if err := tx.Bucket(bucketSyncBlobs).Put(key(uid, sha), data); err != nil {
+				return nil, err
+			}
+		}
+		return missingFiles(tx, d), nil
+	})
+}
+
+// PendingFiles returns the files of DEPLOYING deployment uid with their
+// contents, read in one transaction, once none is missing.
+func (s *Store) PendingFiles(uid string) ([]paas.ArchiveFile, error) {
+	return view(s, func(tx *bolt.Tx) ([]paas.ArchiveFile, error) {
+		d, err := s.getDeployment(tx, uid)
+		if err != nil {
+			return nil, err
+		}
+		blobs, synced := tx.Bucket(bucketBlobs), tx.Bucket(bucketSyncBlobs)
+		out := make([]paas.ArchiveFile, 0, len(d.Pending))
+		for _, f := range d.Pending {
+			v := blobs.Get([]byte(f.SHA1))
+			if v == nil {
+				v = synced.Get(key(uid, f.SHA1))
+			}
+			if v == nil {
+				return nil, paas.Conflict("deployment %s: file %s is not synced yet", uid, f.Path)
+			}
+			out = append(out, paas.ArchiveFile{File: f, Data: append([]byte(nil), v...)})
+		}
+		return out, nil
+	})
+}
+
+// CompleteDeployment turns DEPLOYING deployment uid, all of whose files are
+// synced, into BOOTING with its snapshot sn of files, in one transaction.
+// A deployment no longer DEPLOYING (completed by a concurrent sync) is a
+// conflict.
+func (s *Store) CompleteDeployment(uid string, sn paas.Snapshot, files []paas.ArchiveFile) (paas.Deployment, error) {
+	return update(s, func(tx *bolt.Tx) (paas.Deployment, error) {
+		d, err := s.getDeployment(tx, uid)
+		if err != nil {
+			return d, err
+		}
+		if d.State != paas.DeploymentDeploying {
+			return d, paas.Conflict("deployment %s is already %s", uid, d.State)
+		}
+		sn.Owner, sn.App, sn.ID = d.Owner, d.App, d.UID
+		if _, err := s.createSnapshotTx(tx, sn, files); err != nil {
+			return d, err
+		}
+		if err := deletePrefix(tx.Bucket(bucketSyncBlobs), prefix(uid)); err != nil {
+			return d, err
+		}
+		d.State, d.StateTs, d.Pending = paas.DeploymentBooting, s.now(), nil
+		return d, s.putDeployment(tx, d)
+	})
 }
