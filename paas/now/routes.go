@@ -114,6 +114,11 @@ func (f *Face) routes() []api.Route {
 		{Method: "GET", Path: "/now/list", Name: "nowList", Handle: h(f.nowList)},
 		{Method: "DELETE", Path: "/now/remove", Name: "nowRemove", Handle: h(f.nowRemove)},
 
+		// Login by email.
+		{Method: "POST", Path: "/now/registration", Name: "register", Handle: f.public(f.register)},
+		{Method: "GET", Path: "/now/registration/verify", Name: "verifyRegistration", Handle: f.public(f.verifyRegistration)},
+		{Method: "GET", Path: "/now/registration/confirm", Name: "confirmRegistration", Handle: f.public(f.confirmRegistration)},
+
 		// Aliases.
 		{Method: "GET", Path: "/now/aliases", Name: "listAliases", Handle: h(f.listAliases)},
 		{Method: "DELETE", Path: "/now/aliases/:alias", Name: "deleteAlias", Handle: h(f.deleteAlias)},
@@ -180,6 +185,19 @@ func (f *Face) handle(h handlerFunc) api.HandlerFunc {
 			owner = t.Name
 		}
 		return h(w, r, ps, pr, owner)
+	}
+}
+
+// public is handle for the routes that need no credentials (the login by
+// email): counted against the client address's rate limit.
+func (f *Face) public(h func(w http.ResponseWriter, r *http.Request) error) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+		q := f.limiter.Take("ip:" + api.ClientIP(r))
+		api.SetHeaders(w, q, f.now())
+		if !q.Allowed {
+			return api.RateLimited(q, f.window)
+		}
+		return h(w, r)
 	}
 }
 

@@ -3,6 +3,7 @@ package now_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -110,6 +111,23 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		}
 		return name
 	}
+	// booted waits until deployment uid has booted: the matrix compares
+	// the owners' data around each call, so no boot may still run then.
+	booted := func(t *testing.T, uid string) paas.Deployment {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			d, err := tp.Store.Deployment(uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.State != paas.DeploymentBooting {
+				return d
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deployment %s still booting", uid)
+			}
+		}
+	}
 	// newDeployment gives the owner a deployment of an app of its own.
 	newDeployment := func(t *testing.T, o paastest.Account, tag string) paas.Deployment {
 		t.Helper()
@@ -121,17 +139,7 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Booted before the call, so that the matrix's before-and-after
-		// comparison of the owner's data sees only what the call changed.
-		for deadline := time.Now().Add(10 * time.Second); d.State == paas.DeploymentBooting; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("deployment %s still booting", d.UID)
-			}
-			if d, err = tp.Store.Deployment(d.UID); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
+		return booted(t, d.UID)
 	}
 	depPath := func(suffix func(d paas.Deployment) string) func(*testing.T, paastest.Account, string) (string, any) {
 		return func(t *testing.T, o paastest.Account, tag string) (string, any) {
@@ -176,6 +184,9 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 				if b["state"] != paas.DeploymentBooting || !strings.HasPrefix(b["host"].(string), "p-"+tag+"-") || b["url"] != b["host"] {
 					t.Errorf("POST /now/deployments: %s", r.Body)
 				}
+				if uid, ok := b["uid"].(string); ok {
+					booted(t, uid)
+				}
 			}},
 		{Method: "GET", Pattern: "/now/deployments/:id", Class: paastest.Owned, Want: http.StatusOK, Req: depPath(none),
 			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
@@ -204,6 +215,35 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 			Check: func(t *testing.T, _ paastest.Account, tag string, r paastest.Response) {
 				if string(r.Body) != serverJS("hello "+tag) {
 					t.Errorf("file content %q", r.Body)
+				}
+			}},
+		{Method: "POST", Pattern: "/now/registration", Class: paastest.Public, Want: http.StatusOK,
+			Req: func(_ *testing.T, _ paastest.Account, tag string) (string, any) {
+				return "/now/registration", map[string]string{"email": "r-" + tag + "@example.net", "tokenName": "cli"}
+			}},
+		{Method: "GET", Pattern: "/now/registration/confirm", Class: paastest.Public, Want: http.StatusOK,
+			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) {
+				email := "c-" + tag + "@example.net"
+				if _, _, err := tp.Register(ctx, email); err != nil {
+					t.Fatal(err)
+				}
+				return "/now/registration/confirm?" + confirmQuery(t, tp, email).Encode(), nil
+			}},
+		{Method: "GET", Pattern: "/now/registration/verify", Class: paastest.Public, Want: http.StatusOK,
+			Req: func(t *testing.T, _ paastest.Account, tag string) (string, any) {
+				email := "v-" + tag + "@example.net"
+				token, _, err := tp.Register(ctx, email)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tp.ConfirmRegistration(ctx, email, confirmQuery(t, tp, email).Get("code")); err != nil {
+					t.Fatal(err)
+				}
+				return "/now/registration/verify?" + url.Values{"email": {email}, "token": {token}}.Encode(), nil
+			},
+			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
+				if b := body(t, r); b["token"] == "" {
+					t.Errorf("verify: %s", r.Body)
 				}
 			}},
 		{Method: "POST", Pattern: "/now/create", Class: s.list, Want: http.StatusOK,
@@ -242,8 +282,10 @@ func (s matrixScope) cases(t *testing.T) []paastest.Case {
 				}
 				list, _ := tp.Store.Deployments(s.owner(o))
 				for _, d := range list {
-					if d.App == "y-"+tag && d.State == paas.DeploymentDeploying {
-						t.Errorf("deployment %s still DEPLOYING after its last file", d.UID)
+					if d.App == "y-"+tag {
+						if booted(t, d.UID).State != paas.DeploymentReady {
+							t.Errorf("deployment %s not READY after its last file", d.UID)
+						}
 					}
 				}
 			}},
@@ -491,7 +533,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	paastest.Matrix{TP: tp, Owner: owner, Other: h.account("bob"), Cases: cases,
 		Anonymous: http.StatusForbidden, Stranger: http.StatusNotFound, TokenOnAccount: http.StatusForbidden,
 		Admin: func(c paastest.Case) int {
-			if c.Class == paastest.Authed {
+			if c.Class == paastest.Authed || c.Class == paastest.Public {
 				return c.Want // its own list, its own new domain
 			}
 			return http.StatusNotFound

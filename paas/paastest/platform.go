@@ -353,6 +353,20 @@ func (m *Mailer) LastCode(t testing.TB, to string) string {
 	return ""
 }
 
+// Last returns the newest message sent to `to`.
+func (m *Mailer) Last(t testing.TB, to string) Mail {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.msgs) - 1; i >= 0; i-- {
+		if m.msgs[i].To == to {
+			return m.msgs[i]
+		}
+	}
+	t.Fatalf("no message was sent to %s", to)
+	return Mail{}
+}
+
 // Count is the number of messages sent.
 func (m *Mailer) Count() int {
 	m.mu.Lock()

@@ -73,13 +73,19 @@ func (p *Platform) SignUpByEmail(ctx context.Context, email, password string) (p
 		}
 		return paas.User{}, err
 	}
+	return byEmail(email, func(name string) (paas.User, error) { return p.SignUp(ctx, name, email, password) })
+}
+
+// byEmail creates an account for email with create, under a user name made
+// from the email's local part, numbered when taken.
+func byEmail(email string, create func(name string) (paas.User, error)) (paas.User, error) {
 	base := userNameFromEmail(email)
 	for i := 1; i <= maxNameTries; i++ {
 		name := base
 		if i > 1 {
 			name = fmt.Sprintf("%s-%d", base, i)
 		}
-		u, err := p.SignUp(ctx, name, email, password)
+		u, err := create(name)
 		if err == nil || !errorsIsConflictOnName(err) {
 			return u, err
 		}
