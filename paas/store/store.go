@@ -18,33 +18,33 @@ import (
 // key), so all of one owner's objects sort together and a prefix scan lists
 // them. An owner is a user or a team: the two share one namespace.
 var (
-	bucketMeta        = []byte("meta")
-	bucketUsers       = []byte("users")             // user name → User
-	bucketEmails      = []byte("emails")            // lowercased email → user name (index)
-	bucketTeams       = []byte("teams")             // team name → Team
-	bucketTeamMembers = []byte("team_members")      // user\x00team → Role (index)
-	bucketTokens      = []byte("tokens")            // sha256(token) → Token
-	bucketUserTokens  = []byte("user_tokens")       // user\x00tokenID → sha256(token) (index)
-	bucketThirdParty  = []byte("thirdparty")        // user\x00id → ThirdPartyToken (token sealed)
-	bucketKeys        = []byte("keys")              // user\x00id → SSHKey
-	bucketApps        = []byte("apps")              // owner\x00name → App
-	bucketAppNames    = []byte("app_names")         // app name → owner (index: names are unique platform-wide)
-	bucketHosts       = []byte("hosts")             // hostname label → HostTarget (index)
-	bucketSnapshots   = []byte("snapshots")         // owner\x00app\x00id → Snapshot
-	bucketBlobs       = []byte("blobs")             // sha1 (hex) → file content
-	bucketBlobRefs    = []byte("blob_refs")         // sha1 (hex) → uint64 reference count
-	bucketDatabases   = []byte("databases")         // owner\x00name → Database
-	bucketLogs        = []byte("logs")              // nested: app key → (time‖seq → LogEntry)
-	bucketLogCounts   = []byte("log_counts")        // app key → uint64 lines kept
-	bucketServices    = []byte("services")          // name → ExternalService (password sealed)
-	bucketSecrets     = []byte("secrets")           // owner\x00uid → Secret (value sealed)
-	bucketDeployments = []byte("deployments")       // uid → Deployment (env sealed)
-	bucketOwnDeploys  = []byte("owner_deployments") // owner\x00uid → app (index)
-	bucketAliases     = []byte("aliases")           // uid → Alias
-	bucketAliasHosts  = []byte("alias_hosts")       // hostname → uid (index: an alias is unique platform-wide)
-	bucketOwnAliases  = []byte("owner_aliases")     // owner\x00uid → deployment uid (index)
-	bucketSyncBlobs   = []byte("sync_blobs")        // deployment uid\x00sha1 → content synced for a DEPLOYING deployment
-	bucketRegistrations = []byte("registrations")   // logins by email in progress (see registration.go)
+	bucketMeta          = []byte("meta")
+	bucketUsers         = []byte("users")             // user name → User
+	bucketEmails        = []byte("emails")            // lowercased email → user name (index)
+	bucketTeams         = []byte("teams")             // team name → Team
+	bucketTeamMembers   = []byte("team_members")      // user\x00team → Role (index)
+	bucketTokens        = []byte("tokens")            // sha256(token) → Token
+	bucketUserTokens    = []byte("user_tokens")       // user\x00tokenID → sha256(token) (index)
+	bucketThirdParty    = []byte("thirdparty")        // user\x00id → ThirdPartyToken (token sealed)
+	bucketKeys          = []byte("keys")              // user\x00id → SSHKey
+	bucketApps          = []byte("apps")              // owner\x00name → App
+	bucketAppNames      = []byte("app_names")         // app name → owner (index: names are unique platform-wide)
+	bucketHosts         = []byte("hosts")             // hostname label → HostTarget (index)
+	bucketSnapshots     = []byte("snapshots")         // owner\x00app\x00id → Snapshot
+	bucketBlobs         = []byte("blobs")             // sha1 (hex) → file content
+	bucketBlobRefs      = []byte("blob_refs")         // sha1 (hex) → uint64 reference count
+	bucketDatabases     = []byte("databases")         // owner\x00name → Database
+	bucketLogs          = []byte("logs")              // nested: app key → (time‖seq → LogEntry)
+	bucketLogCounts     = []byte("log_counts")        // app key → uint64 lines kept
+	bucketServices      = []byte("services")          // name → ExternalService (password sealed)
+	bucketSecrets       = []byte("secrets")           // owner\x00uid → Secret (value sealed)
+	bucketDeployments   = []byte("deployments")       // uid → Deployment (env sealed)
+	bucketOwnDeploys    = []byte("owner_deployments") // owner\x00uid → app (index)
+	bucketAliases       = []byte("aliases")           // uid → Alias
+	bucketAliasHosts    = []byte("alias_hosts")       // hostname → uid (index: an alias is unique platform-wide)
+	bucketOwnAliases    = []byte("owner_aliases")     // owner\x00uid → deployment uid (index)
+	bucketSyncBlobs     = []byte("sync_blobs")        // deployment uid\x00sha1 → content synced for a DEPLOYING deployment
+	bucketRegistrations = []byte("registrations")     // logins by email in progress (see registration.go)
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
