@@ -120,6 +120,26 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 		cfg.AppQuota = n
 		return nil
 	})
+	cfg.IdleTimeout = d.IdleTimeout
+	idle := func(v string) (time.Duration, error) {
+		t, err := time.ParseDuration(v)
+		if err != nil || t < 0 {
+			return 0, fmt.Errorf("not a duration ≥ 0 such as 15m or 0 (never): %q", v)
+		}
+		return t, nil
+	}
+	if v, ok := os.LookupEnv("PAAS_IDLE_TIMEOUT"); ok {
+		if t, err := idle(v); err == nil {
+			cfg.IdleTimeout = t
+		} else {
+			cfg.IdleTimeout = -1 // refused by serve, with the reason
+		}
+	}
+	fs.Func("idle-timeout", "a now deployment no alias points at is stopped (FROZEN) after this long without a request, and started again by the next one; 0: never (default 15m; env PAAS_IDLE_TIMEOUT)", func(v string) error {
+		t, err := idle(v)
+		cfg.IdleTimeout = t
+		return err
+	})
 	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL; staging: "+acme.LetsEncryptStaging+"; \"local\": the local CA only (as for --domain localhost)")
 	str(&cfg.ACMEEmail, "acme-email", "PAAS_ACME_EMAIL", d.ACMEEmail, "ACME account email (expiry notices)")
 	str(&cfg.ACMERoot, "acme-root", "PAAS_ACME_ROOT", d.ACMERoot, "PEM file of roots to trust for the ACME CA's own HTTPS (a private or test CA); default: the system's")
@@ -139,6 +159,9 @@ func serve(args []string) error {
 	}
 	if cfg.AppQuota < 0 {
 		return fmt.Errorf("PAAS_APP_QUOTA=%q: not a number of apps ≥ 0", os.Getenv("PAAS_APP_QUOTA"))
+	}
+	if cfg.IdleTimeout < 0 {
+		return fmt.Errorf("PAAS_IDLE_TIMEOUT=%q: not a duration ≥ 0 such as 15m or 0 (never)", os.Getenv("PAAS_IDLE_TIMEOUT"))
 	}
 	cfg.AdminPassword = os.Getenv("PAAS_ADMIN_PASSWORD")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -432,6 +432,18 @@ func (d *Deployer) waitHealthy(ctx context.Context, rel *release) error {
 // unit it waits for has exited.
 const exitCheckEvery = 200 * time.Millisecond
 
+// Freeze stops the units of target once commit, run under target's lock
+// (so no deploy or wake interleaves), has recorded why: scaling an idle
+// deployment to zero. commit's error is the call's, and stops nothing.
+func (d *Deployer) Freeze(ctx context.Context, target string, commit func() error) error {
+	return d.withApp(ctx, target, func(ctx context.Context) error {
+		if err := commit(); err != nil {
+			return err
+		}
+		return d.stopLocked(ctx, target)
+	})
+}
+
 // Stop stops every unit of an app.
 func (d *Deployer) Stop(ctx context.Context, appKey string) error {
 	return d.withApp(ctx, appKey, func(ctx context.Context) error { return d.stopLocked(ctx, appKey) })

@@ -39,6 +39,13 @@ type Route struct {
 	// (308, so the method and body are kept); HSTS adds
 	// Strict-Transport-Security to HTTPS answers. Both are the app's opt-in.
 	RedirectHTTPS, HSTS bool
+	// Asleep means the app's units are stopped (scaled to zero) or still
+	// starting: a request is held while Options.Wake starts them, and then
+	// served by the route the table has once it has backends.
+	Asleep bool
+	// Activity, when not nil, gets the time (Unix nanoseconds) of each
+	// request routed here: what the platform's idle check reads.
+	Activity *atomic.Int64
 }
 
 // hstsValue is the Strict-Transport-Security of an app that opted in: a
@@ -62,6 +69,12 @@ type Options struct {
 	// HTTPSPort is the port clients reach the HTTPS ingress on, for
 	// redirects ("" or "443": none in the URL).
 	HTTPSPort string
+	// Wake starts the units of an Asleep route's app and returns once they
+	// serve (or it failed, or ctx ended). Concurrent calls for one app are
+	// the caller's to coalesce. Nil: Asleep routes answer 503.
+	Wake func(ctx context.Context, app string) error
+	// WakeTimeout bounds how long a request is held for a wake (0: 60s).
+	WakeTimeout time.Duration
 }
 
 // Stats are cumulative counters since New. They are read with individual
@@ -76,6 +89,7 @@ type Stats struct {
 	ClientGone  uint64 // client disconnected before the backend answered (not a 502)
 	BadRequest  uint64 // 400: the client's own body could not be read (malformed chunking, say)
 	Redirects   uint64 // 308: plain HTTP sent to HTTPS (the app's opt-in)
+	Woken       uint64 // requests held while their app's units were started
 }
 
 // Proxy routes requests by Host to app backends. It is safe for concurrent
@@ -86,8 +100,14 @@ type Proxy struct {
 	tr     http.RoundTripper // the caller's or our transport, unwrapped
 	log    *slog.Logger
 
-	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest, redirects atomic.Uint64
-	httpsPort                                                                               string
+	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest, redirects, woken atomic.Uint64
+	httpsPort                                                                                      string
+
+	wake        func(ctx context.Context, app string) error
+	wakeTimeout time.Duration
+	// changed is closed, and replaced, by each SetRoutes: what a request
+	// held for a wake waits on for the table that serves it.
+	changed atomic.Pointer[chan struct{}]
 }
 
 // snapshot is an immutable compiled Table. Only the round-robin counters
@@ -129,7 +149,12 @@ const statusClientClosedRequest = 499
 // SetRoutes is called. New starts no goroutines; Close releases idle
 // backend connections.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, tr: opts.Transport, httpsPort: opts.HTTPSPort}
+	p := &Proxy{log: opts.Logger, tr: opts.Transport, httpsPort: opts.HTTPSPort, wake: opts.Wake, wakeTimeout: opts.WakeTimeout}
+	if p.wakeTimeout == 0 {
+		p.wakeTimeout = 60 * time.Second
+	}
+	ch := make(chan struct{})
+	p.changed.Store(&ch)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +207,8 @@ func (p *Proxy) SetRoutes(t Table) {
 		s.table = Table{}
 	}
 	p.routes.Store(s)
+	next := make(chan struct{})
+	close(*p.changed.Swap(&next))
 }
 
 // Routes returns the table last passed to SetRoutes (an empty one before
@@ -211,6 +238,7 @@ func (p *Proxy) Stats() Stats {
 		ClientGone:  p.clientGone.Load(),
 		BadRequest:  p.badRequest.Load(),
 		Redirects:   p.redirects.Load(),
+		Woken:       p.woken.Load(),
 	}
 }
 
@@ -230,6 +258,14 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	e := p.routes.Load().entries[hostKey(r.Host)]
+	if e != nil && e.route.Asleep {
+		if e = p.awake(w, r, e); e == nil {
+			return
+		}
+	}
+	if a := e.activity(); a != nil {
+		a.Store(time.Now().UnixNano())
+	}
 	switch {
 	case e == nil:
 		p.notFound.Add(1)
@@ -269,6 +305,65 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = t.body
 	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
+}
+
+func (e *entry) activity() *atomic.Int64 {
+	if e == nil {
+		return nil
+	}
+	return e.route.Activity
+}
+
+// awake holds r while its app wakes, and returns the entry that then
+// serves it; nil when it answered r itself (the wake failed or timed out,
+// or the client went away).
+func (p *Proxy) awake(w http.ResponseWriter, r *http.Request, e *entry) *entry {
+	if p.wake == nil {
+		p.unavailable.Add(1)
+		plainError(w, http.StatusServiceUnavailable, "app is asleep")
+		return nil
+	}
+	p.woken.Add(1)
+	ctx, cancel := context.WithTimeout(r.Context(), p.wakeTimeout)
+	defer cancel()
+	host := hostKey(r.Host)
+	for {
+		// The channel before the table: a SetRoutes in between closes it.
+		changed := *p.changed.Load()
+		cur := p.routes.Load().entries[host]
+		switch {
+		case cur == nil:
+			p.notFound.Add(1)
+			plainError(w, http.StatusNotFound, "no app at this address")
+			return nil
+		case !cur.route.Asleep:
+			return cur
+		}
+		if err := p.wake(ctx, cur.route.App); err != nil {
+			if r.Context().Err() != nil {
+				p.clientGone.Add(1)
+				w.WriteHeader(statusClientClosedRequest)
+				return nil
+			}
+			p.unavailable.Add(1)
+			p.log.Warn("ingress: wake failed", "app", cur.route.App, "host", r.Host, "err", err)
+			plainError(w, http.StatusServiceUnavailable, "app could not be started")
+			return nil
+		}
+		// Awake: wait for the table that says so.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			if r.Context().Err() != nil {
+				p.clientGone.Add(1)
+				w.WriteHeader(statusClientClosedRequest)
+				return nil
+			}
+			p.unavailable.Add(1)
+			plainError(w, http.StatusServiceUnavailable, "app is still starting")
+			return nil
+		}
+	}
 }
 
 // clientBody is a request body that records its read error.

@@ -624,3 +624,65 @@ func TestHTTPSOptIns(t *testing.T) {
 		t.Errorf("stats %+v, want 1 redirect", st)
 	}
 }
+
+// TestWakeAsleepRoute: requests to an Asleep route are held while Wake
+// starts the app and then served by the table that has its backends; a
+// failed wake answers 503, as does an Asleep route without Wake; Activity
+// records each routed request.
+func TestWakeAsleepRoute(t *testing.T) {
+	b := newBackend(t, "awake")
+	var activity atomic.Int64
+	var wakes atomic.Int64
+	var p *Proxy
+	p = New(Options{Wake: func(ctx context.Context, app string) error {
+		wakes.Add(1)
+		switch app {
+		case "broken":
+			return fmt.Errorf("no such luck")
+		case "sleepy":
+			go func() { // the platform publishes the new table on its own
+				time.Sleep(50 * time.Millisecond)
+				p.SetRoutes(Table{
+					"sleepy.test": {App: "sleepy", Backends: []string{b.addr()}, Activity: &activity},
+					"broken.test": {App: "broken", Asleep: true},
+				})
+			}()
+		}
+		return nil
+	}})
+	p.SetRoutes(Table{
+		"sleepy.test": {App: "sleepy", Asleep: true, Activity: &activity},
+		"broken.test": {App: "broken", Asleep: true},
+	})
+	srv := front(t, p)
+	before := time.Now().UnixNano()
+	var wg sync.WaitGroup
+	results := make([]result, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = do(t, srv, "GET", "sleepy.test", "", nil)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.status != 200 || r.body != "awake" {
+			t.Errorf("request %d while waking: %d %q", i, r.status, r.body)
+		}
+	}
+	if activity.Load() < before {
+		t.Errorf("activity %d, want at least %d", activity.Load(), before)
+	}
+	if r := do(t, srv, "GET", "broken.test", "", nil); r.status != 503 {
+		t.Errorf("failed wake: %d %q", r.status, r.body)
+	}
+	if st := p.Stats(); st.Woken != 9 || wakes.Load() < 2 {
+		t.Errorf("woken %d, wakes %d", st.Woken, wakes.Load())
+	}
+	q := New(Options{})
+	q.SetRoutes(Table{"x.test": {App: "x", Asleep: true}})
+	if r := do(t, front(t, q), "GET", "x.test", "", nil); r.status != 503 {
+		t.Errorf("asleep without Wake: %d", r.status)
+	}
+}

@@ -37,10 +37,14 @@ func (p *Platform) CertOwner(_ context.Context, name string) (string, bool) {
 		return "", true
 	}
 	if sub, ok := strings.CutSuffix(name, "."+zone); ok {
-		a, err := p.store.AppBySubdomain(sub)
+		// An app's, a deployment's or an alias's label.
+		h, err := p.store.Host(sub)
 		if err != nil {
 			return "", false
 		}
+		return h.Owner, true
+	}
+	if a, err := p.store.AliasByHost(name); err == nil {
 		return a.Owner, true
 	}
 	d, recs, ok, err := p.store.DomainCovering(name)

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/selfhost/paas/paas"
@@ -26,6 +27,22 @@ func TestCertOwner(t *testing.T) {
 	if _, err := tp.CreateRecord(ctx, pa, "alice", "shop.example.org", paas.Record{Name: "api", Type: "A", Value: "192.0.2.1"}, false); err != nil {
 		t.Fatal(err)
 	}
+	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
+		"package":   json.RawMessage(`{"name":"site","scripts":{"start":"node server.js"}}`),
+		"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := tp.CreateDeployment(ctx, pa, "alice", files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alias := range []string{"live", "store.shop.example.org"} {
+		if _, _, err := tp.SetAlias(ctx, pa, "alice", dep.UID, alias); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name, owner string
 		known       bool
@@ -33,6 +50,9 @@ func TestCertOwner(t *testing.T) {
 		{"paas.example", "", true},
 		{"*.paas.example", "", true},
 		{"site.paas.example", "alice", true},
+		{dep.Label + ".paas.example", "alice", true},
+		{"live.paas.example", "alice", true},
+		{"store.shop.example.org", "alice", true},
 		{"SITE.paas.example.", "alice", true},
 		{"nope.paas.example", "", false},
 		{"a.site.paas.example", "", false},

@@ -55,6 +55,7 @@ type Platform struct {
 	dummyHash func() []byte
 	uploads   *uploadSlots
 	certs     CertManager // nil without an HTTPS listener
+	wakes     wakes
 }
 
 // New assembles the service over st and d; changes are announced on events.

@@ -2,23 +2,28 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/selfhost/paas/paas/server"
+	"github.com/selfhost/paas/runtime"
 	"github.com/selfhost/paas/runtime/dockertest"
 )
 
 // nowDeploymentBody is POST /now/deployments's body: app name, answering greeting.
-func nowDeploymentBody(t *testing.T, name, greeting string) []byte {
+func nowDeploymentBody(t testing.TB, name, greeting string) []byte {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{
 		"package":   map[string]any{"name": name, "version": "1.0.0", "scripts": map[string]string{"start": "node server.js"}},
@@ -354,4 +359,87 @@ func TestDockerNowCLIFlow(t *testing.T) {
 func sha1Hex(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// waitState polls GET /now/deployments/:id until its state is want.
+func waitState(t testing.TB, s *testServer, uid, want string, within time.Duration) {
+	t.Helper()
+	var d nowDeployment
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.must(200, "GET", "/now/deployments/"+uid, nil, &d)
+		if d.State == want {
+			return
+		}
+	}
+	t.Fatalf("deployment %s is %s after %s, want %s", uid, d.State, within, want)
+}
+
+// unitsOf counts the engine's units of deployment uid.
+func unitsOf(t testing.TB, d *runtime.Docker, uid string) int {
+	t.Helper()
+	units, err := d.Units(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, u := range units {
+		if strings.HasSuffix(u.App, "~"+uid) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDockerNowScaleToZero: a deployment no alias points at is stopped
+// after the idle time without a request and shown FROZEN; its next
+// requests, all at once, are held, answered, and start it once; an
+// aliased deployment is never frozen.
+func TestDockerNowScaleToZero(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.IdleTimeout = time.Second })
+
+	var idle, kept nowDeployment
+	s.must(200, "POST", "/now/deployments", nowDeploymentBody(t, "nap", "zzz"), &idle)
+	s.must(200, "POST", "/now/deployments", nowDeploymentBody(t, "nap", "kept"), &kept)
+	// Its first request is held while it boots, never a 503.
+	s.waitFor(idle.Host, "zzz", 30*time.Second)
+	waitDeployment(t, s, kept.UID)
+	s.must(200, "POST", "/now/deployments/"+kept.UID+"/aliases", []byte(`{"alias":"nap-live"}`), nil)
+
+	waitState(t, s, idle.UID, "FROZEN", 10*time.Second)
+	for deadline := time.Now().Add(15 * time.Second); unitsOf(t, d, idle.UID) != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a frozen deployment still has %d units", unitsOf(t, d, idle.UID))
+		}
+	}
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, err := s.get(idle.Host)
+			answers[i] = fmt.Sprintf("%d %s %v", code, body, err)
+		}()
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a != "200 zzz <nil>" {
+			t.Errorf("request %d to the frozen deployment: %s", i, a)
+		}
+	}
+	if n := unitsOf(t, d, idle.UID); n != 1 {
+		t.Errorf("after the wake: %d units, want 1 (started once)", n)
+	}
+	var got nowDeployment
+	s.must(200, "GET", "/now/deployments/"+idle.UID, nil, &got)
+	if got.State != "READY" {
+		t.Errorf("after the wake: %s", got.State)
+	}
+	s.must(200, "GET", "/now/deployments/"+kept.UID, nil, &got)
+	if got.State != "READY" || unitsOf(t, d, kept.UID) != 1 {
+		t.Errorf("the aliased deployment: %s, %d units", got.State, unitsOf(t, d, kept.UID))
+	}
+	s.waitFor("nap-live.localhost", "kept", 5*time.Second)
 }

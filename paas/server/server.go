@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -54,6 +55,10 @@ type Config struct {
 	MongoDBImage    string
 	// AppQuota is how many apps one owner may have (0: no limit).
 	AppQuota int
+	// IdleTimeout is how long a now deployment no alias points at may go
+	// without a request before it is stopped (FROZEN) until the next one;
+	// 0 never freezes.
+	IdleTimeout time.Duration
 	// Pools are the team pools, "gpu=crew+ml,edge=ops" (see platform.ParsePools).
 	Pools     string
 	ACMECA    string
@@ -138,6 +143,9 @@ var Defaults = Config{
 	BaseImage: runtime.DefaultBaseImage,
 	ACMECA:    acme.LetsEncrypt,
 	SMTPFrom:  "paas@localhost",
+	// Long enough that a preview someone is looking at stays up, short
+	// enough that a small server keeps hundreds of them.
+	IdleTimeout: 15 * time.Minute,
 }
 
 // Run serves until ctx is done, then shuts down in order: listeners stop
@@ -211,7 +219,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		fmt.Printf("\n  Admin account created.\n  user: admin\n  password: %s\n  (shown once; set PAAS_ADMIN_PASSWORD on first start to choose it)\n\n", generated)
 	}
 
-	proxy := ingress.New(ingress.Options{Logger: log})
+	proxy := ingress.New(ingress.Options{Logger: log, Wake: p.Wake})
 	defer proxy.Close()
 	dnsSrv := dns.NewServer(dns.Config{Addr: cfg.DNSAddr, AllowTransfer: allowTransfer, Logger: log})
 
@@ -223,10 +231,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var views sync.WaitGroup
 	defer views.Wait()
 	defer stopViews()
-	routes := &routeTable{store: st, deployer: dep, proxy: proxy, domain: cfg.Domain, log: log}
+	routes := &routeTable{store: st, deployer: dep, proxy: proxy, domain: cfg.Domain, log: log, activity: map[string]*atomic.Int64{}}
 	zones := &zoneView{p: p, srv: dnsSrv, log: log}
 	zones.refresh() // before the DNS server answers its first query
 	follow(viewsCtx, &views, events, routes.refresh, paas.TopicApps, paas.TopicRoutes)
+	if cfg.IdleTimeout > 0 {
+		freezeIdle(viewsCtx, &views, p, cfg.IdleTimeout, routes.lastUsed, log)
+	}
 	follow(viewsCtx, &views, events, zones.refresh, paas.TopicApps, paas.TopicZones)
 
 	// Reconcile before the API accepts a write: adoptions never race a request.
@@ -600,6 +611,48 @@ type routeTable struct {
 	proxy    *ingress.Proxy
 	domain   string
 	log      *slog.Logger
+
+	mu sync.Mutex
+	// activity is the time of the last request to each deployment (by
+	// deployer key), which the ingress writes and the idle check reads;
+	// kept across tables, dropped with the deployment.
+	activity map[string]*atomic.Int64
+}
+
+// lastUsed is when target last got a request through the ingress (zero:
+// not since the platform started).
+func (t *routeTable) lastUsed(target string) time.Time {
+	t.mu.Lock()
+	a := t.activity[target]
+	t.mu.Unlock()
+	if a == nil || a.Load() == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, a.Load())
+}
+
+// freezeIdle checks for idle deployments a few times per idle period, on a
+// goroutine that ends with ctx.
+func freezeIdle(ctx context.Context, wg *sync.WaitGroup, p *platform.Platform, idle time.Duration, lastUsed func(string) time.Time, log *slog.Logger) {
+	every := min(max(idle/4, 100*time.Millisecond), time.Minute)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := p.FreezeIdle(ctx, idle, lastUsed); err != nil && ctx.Err() == nil {
+					log.Warn("freeze idle deployments", "err", err)
+				} else if n > 0 {
+					log.Info("froze idle deployments", "count", n, "idle", idle)
+				}
+			}
+		}
+	}()
 }
 
 func (t *routeTable) refresh() {
@@ -621,9 +674,29 @@ func (t *routeTable) refresh() {
 		return
 	}
 	byUID := make(map[string]paas.Deployment, len(deps))
+	t.mu.Lock()
+	activity := make(map[string]*atomic.Int64, len(deps))
+	for _, d := range deps {
+		a := t.activity[d.Target()]
+		if a == nil {
+			a = new(atomic.Int64)
+		}
+		activity[d.Target()] = a
+	}
+	t.activity = activity
+	t.mu.Unlock()
 	deploymentRoute := func(d paas.Deployment) ingress.Route {
 		b := backends[d.Target()]
-		return ingress.Route{App: d.Target(), Stopped: !d.Running() && len(b) == 0, Backends: b}
+		r := ingress.Route{App: d.Target(), Backends: b, Activity: activity[d.Target()]}
+		switch d.State {
+		case paas.DeploymentFrozen:
+			r.Asleep = true // its next request starts it
+		case paas.DeploymentBooting:
+			r.Asleep = len(b) == 0 // held until it serves, not 503
+		case paas.DeploymentDeploying, paas.DeploymentError:
+			r.Stopped = len(b) == 0
+		}
+		return r
 	}
 	for _, d := range deps {
 		byUID[d.UID] = d

@@ -117,6 +117,17 @@ func (s *Store) Alias(uid string) (paas.Alias, error) {
 	})
 }
 
+// AliasByHost returns the alias of hostname host.
+func (s *Store) AliasByHost(host string) (paas.Alias, error) {
+	return view(s, func(tx *bolt.Tx) (paas.Alias, error) {
+		uid := tx.Bucket(bucketAliasHosts).Get([]byte(host))
+		if uid == nil {
+			return paas.Alias{}, paas.NotFound("no alias %q", host)
+		}
+		return get[paas.Alias](tx.Bucket(bucketAliases), uid, notFound("alias %q not found", uid))
+	})
+}
+
 // Aliases lists owner's aliases, oldest first.
 func (s *Store) Aliases(owner string) ([]paas.Alias, error) {
 	return view(s, func(tx *bolt.Tx) ([]paas.Alias, error) { return aliasesOf(tx, owner, "") })
