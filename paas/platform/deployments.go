@@ -371,3 +371,27 @@ func (p *Platform) completeDeployment(uid string) (paas.Deployment, error) {
 	p.boot(d)
 	return d, nil
 }
+
+// ReconcileDeployments finishes the boots a restart interrupted, once the
+// deployer has reconciled the engine: a BOOTING deployment whose unit
+// serves is READY, any other boots again.
+func (p *Platform) ReconcileDeployments(ctx context.Context) error {
+	deps, err := p.store.AllDeployments()
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if d.State != paas.DeploymentBooting {
+			continue
+		}
+		if p.deployer.Serving(d.Target(), d.UID, 1) {
+			if _, err := p.store.SetDeploymentState(d.UID, paas.DeploymentReady, ""); err != nil && !errors.Is(err, paas.ErrNotFound) {
+				return err
+			}
+			continue
+		}
+		p.boot(d)
+	}
+	p.appsDidChange()
+	return nil
+}

@@ -247,6 +247,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := p.ReconcileDatabases(ctx); err != nil {
 		log.Error("database servers not all running", "err", err)
 	}
+	if err := p.ReconcileDeployments(ctx); err != nil {
+		log.Error("deployments not all booted", "err", err)
+	}
 
 	// One slot per server that can fail on its own: API, ingress, HTTPS ingress, DNS.
 	errs := make(chan error, 4)
