@@ -31,8 +31,12 @@ func (f *Face) deploymentURL(d paas.Deployment) any {
 }
 
 func (f *Face) deploymentView(d paas.Deployment) map[string]any {
-	return map[string]any{"uid": d.UID, "name": d.App, "url": f.deploymentURL(d), "host": f.p.DeploymentHost(d),
+	v := map[string]any{"uid": d.UID, "name": d.App, "url": f.deploymentURL(d), "host": f.p.DeploymentHost(d),
 		"state": d.State, "stateTs": isoTime(d.StateTs), "created": epochMillis(d)}
+	if d.State == paas.DeploymentError && d.Message != "" {
+		v["errorMessage"] = d.Message // why it failed (its logs have the rest)
+	}
+	return v
 }
 
 func (f *Face) listDeployments(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal, owner string) error {

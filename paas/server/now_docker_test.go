@@ -114,8 +114,9 @@ func TestDockerNowDeployments(t *testing.T) {
 	badBody, _ := json.Marshal(map[string]any{"package": map[string]any{"name": "broken", "scripts": map[string]string{"start": "node server.js"}},
 		"server.js": "process.exit(3)\n"})
 	s.must(200, "POST", "/now/deployments", badBody, &bad)
-	if got := waitDeployment(t, s, bad.UID); got.State != "DEPLOYMENT_ERROR" {
-		t.Errorf("a crashing deployment: %+v", got)
+	if code, out := rawGet(t, s, "/now/deployments/"+waitDeployment(t, s, bad.UID).UID); code != 200 ||
+		!strings.Contains(out, `"state":"DEPLOYMENT_ERROR"`) || !strings.Contains(out, "exited with code 3") {
+		t.Errorf("a crashing deployment: %d %s", code, out)
 	}
 
 	// Deleted: its host answers 404 (no such app), the other goes on.
