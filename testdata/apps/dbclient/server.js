@@ -42,6 +42,24 @@ function parseRESP(buf) {
   return out;
 }
 
+// scram is SCRAM-SHA-256's client side after the server's first message
+// (RFC 7677): the client's final message and the server signature to expect.
+function scram(password, clientFirstBare, serverFirst) {
+  const attrs = Object.fromEntries(serverFirst.split(',').map(kv => [kv[0], kv.slice(2)]));
+  const salted = crypto.pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), 32, 'sha256');
+  const clientKey = crypto.createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = crypto.createHash('sha256').update(clientKey).digest();
+  const withoutProof = `c=biws,r=${attrs.r}`;
+  const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+  const sig = crypto.createHmac('sha256', storedKey).update(authMessage).digest();
+  const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
+  const serverKey = crypto.createHmac('sha256', salted).update('Server Key').digest();
+  return {
+    clientFinal: `${withoutProof},p=${proof.toString('base64')}`,
+    serverSig: crypto.createHmac('sha256', serverKey).update(authMessage).digest('base64'),
+  };
+}
+
 function pgMessage(type, body) {
   const head = Buffer.alloc(type ? 5 : 4);
   let o = 0;
@@ -76,18 +94,9 @@ function pg(sql) {
             const l = Buffer.alloc(4); l.writeInt32BE(first.length);
             s.write(pgMessage('p', Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), l, first])));
           } else if (code === 11) {
-            const serverFirst = body.subarray(4).toString();
-            const attrs = Object.fromEntries(serverFirst.split(',').map(kv => [kv[0], kv.slice(2)]));
-            const salted = crypto.pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), 32, 'sha256');
-            const clientKey = crypto.createHmac('sha256', salted).update('Client Key').digest();
-            const storedKey = crypto.createHash('sha256').update(clientKey).digest();
-            const withoutProof = `c=biws,r=${attrs.r}`;
-            const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
-            const sig = crypto.createHmac('sha256', storedKey).update(authMessage).digest();
-            const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
-            const serverKey = crypto.createHmac('sha256', salted).update('Server Key').digest();
-            serverSig = crypto.createHmac('sha256', serverKey).update(authMessage).digest('base64');
-            s.write(pgMessage('p', Buffer.from(`${withoutProof},p=${proof.toString('base64')}`)));
+            const sc = scram(password, clientFirstBare, body.subarray(4).toString());
+            serverSig = sc.serverSig;
+            s.write(pgMessage('p', Buffer.from(sc.clientFinal)));
           } else if (code === 12) {
             if (body.subarray(4).toString() !== `v=${serverSig}`) { s.destroy(); reject(new Error('server signature mismatch')); }
           } else if (code !== 0) { s.destroy(); reject(new Error('unsupported auth ' + code)); }
@@ -186,19 +195,9 @@ function mongo(commands) {
         const nonce = crypto.randomBytes(18).toString('base64');
         const clientFirstBare = `n=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},r=${nonce}`;
         let r = await run({ saslStart: 1, mechanism: 'SCRAM-SHA-256', payload: Buffer.from('n,,' + clientFirstBare), autoAuthorize: 1, $db: authDb });
-        const serverFirst = r.payload.toString();
-        const attrs = Object.fromEntries(serverFirst.split(',').map(kv => [kv[0], kv.slice(2)]));
-        const salted = crypto.pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), 32, 'sha256');
-        const clientKey = crypto.createHmac('sha256', salted).update('Client Key').digest();
-        const storedKey = crypto.createHash('sha256').update(clientKey).digest();
-        const withoutProof = `c=biws,r=${attrs.r}`;
-        const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
-        const sig = crypto.createHmac('sha256', storedKey).update(authMessage).digest();
-        const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
-        const serverKey = crypto.createHmac('sha256', salted).update('Server Key').digest();
-        const serverSig = crypto.createHmac('sha256', serverKey).update(authMessage).digest('base64');
-        r = await run({ saslContinue: 1, conversationId: r.conversationId, payload: Buffer.from(`${withoutProof},p=${proof.toString('base64')}`), $db: authDb });
-        if (r.payload.toString() !== `v=${serverSig}`) throw new Error('server signature mismatch');
+        const sc = scram(password, clientFirstBare, r.payload.toString());
+        r = await run({ saslContinue: 1, conversationId: r.conversationId, payload: Buffer.from(sc.clientFinal), $db: authDb });
+        if (r.payload.toString() !== `v=${sc.serverSig}`) throw new Error('server signature mismatch');
         while (!r.done) r = await run({ saslContinue: 1, conversationId: r.conversationId, payload: Buffer.alloc(0), $db: authDb });
         const replies = [];
         for (const c of commands) replies.push(await run({ ...c, $db: db }));
