@@ -194,7 +194,18 @@ func (f *Fake) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 		}), ReadHeaderTimeout: 5 * time.Second}
 		go u.server.Serve(ln)
 	} else {
-		ln.Close() // running but never listening
+		// Running but never answering HTTP. The port stays held (each
+		// connection is dropped at once): a closed one could be taken by a
+		// unit of another test, whose answer would pass this one's health check.
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
 	}
 	f.mu.Lock()
 	f.units[id] = u
