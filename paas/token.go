@@ -12,6 +12,20 @@ type Token struct {
 	ID      string    `json:"id"`
 	User    string    `json:"user"`
 	Created time.Time `json:"created"`
+	Hint    string    `json:"hint,omitempty"` // a few characters of a Jitsu key, to tell keys apart
+}
+
+// JitsuKeyPrefix starts the token ids of a user's Jitsu API keys; the key
+// itself, "<keyId>:<secret>", is the token's secret.
+const JitsuKeyPrefix = "jitsu."
+
+// APIKey is a Jitsu API key as listed and posted (POST /api/user/keys);
+// Plaintext is the secret, sent once.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Plaintext string    `json:"plaintext,omitempty"`
+	Hint      string    `json:"hint,omitempty"`
+	Created   time.Time `json:"created,omitzero"`
 }
 
 // TokenPrefix marks platform tokens so Basic auth can tell a token from a

@@ -237,6 +237,14 @@ func (tp *Platform) Digest(t testing.TB, owner string) string {
 	}
 	secrets, err := s.Secrets(owner)
 	add("secrets", secrets, err) // ids and names; values are sealed and never shown
+	deps, err := s.Deployments(owner)
+	add("deployments", deps, err)
+	aliases, err := s.Aliases(owner)
+	add("aliases", aliases, err)
+	for _, typ := range paas.ConfigTypes {
+		objs, err := s.Configs(owner, typ)
+		add("jitsu "+typ, objs, err)
+	}
 	if tp.Certs != nil {
 		certs, err := tp.Certs.Certificates(context.Background())
 		for _, c := range certs {

@@ -29,6 +29,7 @@ import (
 	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/deploy"
 	"github.com/selfhost/paas/paas/ingress"
+	"github.com/selfhost/paas/paas/jitsu"
 	"github.com/selfhost/paas/paas/nodejitsu"
 	"github.com/selfhost/paas/paas/now"
 	"github.com/selfhost/paas/paas/platform"
@@ -515,13 +516,15 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 		Nodejitsu: nodejitsu.New(p, auth, log, o.Nodejitsu...),
 		Now:       now.New(p, auth, log, o.Now...),
 		Tsuru:     tsuru.New(p, auth, log, o.Tsuru...),
+		Jitsu:     jitsu.New(p, auth, log),
 		Admin:     newAdmin(p, auth, log, o.CARoot),
 	}
 }
 
 // Routes lists every route of every face, by face name.
 func (fs Faces) Routes() map[string][]api.Route {
-	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "tsuru": fs.Tsuru.Routes(), "admin": fs.Admin.Routes()}
+	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "tsuru": fs.Tsuru.Routes(),
+		"jitsu": fs.Jitsu.Routes(), "admin": fs.Admin.Routes()}
 }
 
 // Faces are the API faces, each serving its own prefix.
@@ -529,15 +532,26 @@ type Faces struct {
 	Nodejitsu *nodejitsu.Face // "/": everything no other face claims
 	Now       *now.Face       // "/now", "/domains", "/certs"
 	Tsuru     *tsuru.Face     // "/tsuru"
+	Jitsu     *jitsu.Face     // "/api"
 	Admin     *admin          // "/admin"
 }
 
 // Handler dispatches on the first path segment.
 func (fs Faces) Handler() http.Handler {
-	nj, nw, ts, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Tsuru.Handler(), fs.Admin.Handler()
+	nj, nw, ts, js, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Tsuru.Handler(), fs.Jitsu.Handler(), fs.Admin.Handler()
 	return api.StripTrailingSlash(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			// Clients that keep a base URL with a trailing slash (jitsu-cli)
+			// send //api/…: one slash, without a redirect.
+			for strings.Contains(r.URL.Path, "//") {
+				r.URL.Path = strings.ReplaceAll(r.URL.Path, "//", "/")
+			}
+			r.URL.RawPath = ""
+		}
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		switch first {
+		case "api":
+			js.ServeHTTP(w, r)
 		case "now", "domains", "certs":
 			nw.ServeHTTP(w, r)
 		case "tsuru":

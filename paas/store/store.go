@@ -45,6 +45,7 @@ var (
 	bucketOwnAliases    = []byte("owner_aliases")     // owner\x00uid → deployment uid (index)
 	bucketSyncBlobs     = []byte("sync_blobs")        // deployment uid\x00sha1 → content synced for a DEPLOYING deployment
 	bucketRegistrations = []byte("registrations")     // logins by email in progress (see registration.go)
+	bucketConfig        = []byte("jitsu_config")      // owner\x00type\x00id → a Jitsu config object (JSON)
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
@@ -60,7 +61,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys, bucketAliases, bucketAliasHosts, bucketOwnAliases, bucketSyncBlobs, bucketRegistrations}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys, bucketAliases, bucketAliasHosts, bucketOwnAliases, bucketSyncBlobs, bucketRegistrations, bucketConfig}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")

@@ -153,3 +153,78 @@ func (s *Store) DeleteSSHKey(user, id string) error {
 		return err
 	})
 }
+
+// SetAPIKeys makes user's Jitsu API keys the list given, in one
+// transaction: keys missing from it are revoked; a key with a Plaintext is
+// (re)created with the secret "<id>:<plaintext>"; a new key without one
+// gets a generated secret, returned in its Plaintext (the only time it is
+// shown); a known key without one is kept.
+func (s *Store) SetAPIKeys(user string, keys []paas.APIKey) ([]paas.APIKey, error) {
+	return update(s, func(tx *bolt.Tx) ([]paas.APIKey, error) {
+		if _, err := getUser(tx, user); err != nil {
+			return nil, err
+		}
+		userTokens, tokens := tx.Bucket(bucketUserTokens), tx.Bucket(bucketTokens)
+		existing := map[string][]byte{}
+		p := prefix(user)
+		if err := scanPrefix(userTokens, append(p, paas.JitsuKeyPrefix...), func(k, v []byte) error {
+			existing[string(k[len(p)+len(paas.JitsuKeyPrefix):])] = bytes.Clone(v)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		wanted := map[string]bool{}
+		out := make([]paas.APIKey, 0, len(keys))
+		for _, k := range keys {
+			if wanted[k.ID] {
+				return nil, paas.BadRequest("key %q is listed twice", k.ID)
+			}
+			wanted[k.ID] = true
+			old, known := existing[k.ID]
+			if k.Plaintext == "" && known {
+				t, err := get[paas.Token](tokens, old, notFound("key %q not found", k.ID))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, paas.APIKey{ID: k.ID, Hint: t.Hint, Created: t.Created})
+				continue
+			}
+			shown := k.Plaintext == ""
+			if shown {
+				k.Plaintext = paas.RandomSecret(24)
+			}
+			if known {
+				if err := tokens.Delete(old); err != nil {
+					return nil, err
+				}
+			}
+			secret := k.ID + ":" + k.Plaintext
+			hash := []byte(paas.SHA256Hex(secret))
+			hint := k.Plaintext[:3] + "*" + k.Plaintext[len(k.Plaintext)-3:]
+			t := paas.Token{ID: paas.JitsuKeyPrefix + k.ID, User: user, Created: s.now(), Hint: hint}
+			if err := userTokens.Put(key(user, t.ID), hash); err != nil {
+				return nil, err
+			}
+			if err := putJSON(tokens, hash, t); err != nil {
+				return nil, err
+			}
+			ak := paas.APIKey{ID: k.ID, Hint: hint, Created: t.Created}
+			if shown {
+				ak.Plaintext = k.Plaintext
+			}
+			out = append(out, ak)
+		}
+		for id, hash := range existing {
+			if wanted[id] {
+				continue
+			}
+			if err := tokens.Delete(hash); err != nil {
+				return nil, err
+			}
+			if err := userTokens.Delete(key(user, paas.JitsuKeyPrefix+id)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	})
+}
