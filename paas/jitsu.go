@@ -159,5 +159,3 @@ func ConfigString(obj map[string]any, k string) string {
 func ErrReferenced(typ, id string, links int) error {
 	return Conflict("the %s %s is used by %d link(s): delete them first, or delete with cascade=true", typ, id, links)
 }
-
-

@@ -15,7 +15,9 @@ func keyCred(key string) paastest.Cred {
 }
 
 // raw is a body sent as jitsu-cli sends it: JSON as text/plain.
-func raw(s string) paastest.Raw { return paastest.Raw{Type: "text/plain;charset=UTF-8", Data: []byte(s)} }
+func raw(s string) paastest.Raw {
+	return paastest.Raw{Type: "text/plain;charset=UTF-8", Data: []byte(s)}
+}
 
 // TestJitsuCLIFlow: what jitsu-cli 1.10 does. A key is made (POST of the
 // whole list), then used as Bearer keyId:secret: whoami, the workspaces,
