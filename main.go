@@ -140,6 +140,24 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 		cfg.IdleTimeout = t
 		return err
 	})
+	cfg.EventBacklog = d.EventBacklog
+	if v, ok := os.LookupEnv("PAAS_EVENT_BACKLOG"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			cfg.EventBacklog = n
+		} else {
+			cfg.EventBacklog = -1 // refused by serve, with the reason
+		}
+	}
+	fs.Func("event-backlog", "events a stream keeps for its links at most; past it the oldest are dropped and counted (default 100000; env PAAS_EVENT_BACKLOG)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a number of events ≥ 0: %q", v)
+		}
+		cfg.EventBacklog = n
+		return nil
+	})
+	cfg.EventsAllowPrivate = os.Getenv("PAAS_EVENTS_ALLOW_PRIVATE") == "true"
+	fs.BoolVar(&cfg.EventsAllowPrivate, "events-allow-private", cfg.EventsAllowPrivate, "let webhook destinations call loopback and private addresses, e.g. a receiver on the LAN (env PAAS_EVENTS_ALLOW_PRIVATE=true)")
 	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL; staging: "+acme.LetsEncryptStaging+"; \"local\": the local CA only (as for --domain localhost)")
 	str(&cfg.ACMEEmail, "acme-email", "PAAS_ACME_EMAIL", d.ACMEEmail, "ACME account email (expiry notices)")
 	str(&cfg.ACMERoot, "acme-root", "PAAS_ACME_ROOT", d.ACMERoot, "PEM file of roots to trust for the ACME CA's own HTTPS (a private or test CA); default: the system's")
@@ -159,6 +177,9 @@ func serve(args []string) error {
 	}
 	if cfg.AppQuota < 0 {
 		return fmt.Errorf("PAAS_APP_QUOTA=%q: not a number of apps ≥ 0", os.Getenv("PAAS_APP_QUOTA"))
+	}
+	if cfg.EventBacklog < 0 {
+		return fmt.Errorf("PAAS_EVENT_BACKLOG=%q: not a number of events ≥ 0", os.Getenv("PAAS_EVENT_BACKLOG"))
 	}
 	if cfg.IdleTimeout < 0 {
 		return fmt.Errorf("PAAS_IDLE_TIMEOUT=%q: not a duration ≥ 0 such as 15m or 0 (never)", os.Getenv("PAAS_IDLE_TIMEOUT"))

@@ -80,6 +80,9 @@ type Config struct {
 	// ServiceImages are the images database servers run, by service
 	// (missing: the official image).
 	ServiceImages ServiceImages
+	// OnLogs, when set, gets each batch of log lines once stored (the
+	// event router's app streams); it must not block for long.
+	OnLogs func(target string, entries []paas.LogEntry)
 }
 
 // ErrClosed is returned by calls made after Close.

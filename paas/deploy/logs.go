@@ -101,6 +101,10 @@ func (d *Deployer) storeLogs(appKey string, entries []paas.LogEntry) {
 func (d *Deployer) writeLogs(appKey string, entries []paas.LogEntry) {
 	if err := d.store.AppendLogs(appKey, entries); err != nil {
 		d.log.Warn("store logs", "app", appKey, "err", err)
+		return
+	}
+	if d.cfg.OnLogs != nil {
+		d.cfg.OnLogs(appKey, entries)
 	}
 }
 

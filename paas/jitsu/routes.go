@@ -45,6 +45,9 @@ func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *Face 
 		{Method: "GET", Path: Prefix + "/workspace", Name: "workspaces", Handle: w(f.workspaces)},
 		{Method: "GET", Path: Prefix + "/user/keys", Name: "listKeys", Handle: w(f.listKeys)},
 		{Method: "POST", Path: Prefix + "/user/keys", Name: "setKeys", Handle: w(f.setKeys)},
+		// Ingest, in Jitsu's style: the write key authenticates.
+		{Method: "POST", Path: Prefix + "/s/:type", Name: "ingest", Handle: f.ingest},
+		{Method: "POST", Path: Prefix + "/s/:type/:event", Name: "ingestS2S", Handle: f.ingest},
 	}, []api.Route{
 		{Method: "GET", Path: Prefix + "/:workspace/config/:type", Name: "listConfig", Handle: ws(f.listConfig)},
 		{Method: "POST", Path: Prefix + "/:workspace/config/:type", Name: "createConfig", Handle: ws(f.createConfig)},

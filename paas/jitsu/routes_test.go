@@ -45,6 +45,14 @@ func (s scope) cases(t *testing.T) []paastest.Case {
 		return "l-" + tag
 	}
 	base := func(o paastest.Account) string { return "/api/" + s.ws(o) + "/config/" }
+	// newKeyedStream gives the owner an ingest stream and returns its write key.
+	newKeyedStream := func(t *testing.T, o paastest.Account, tag string) string {
+		t.Helper()
+		secret := "secret-" + s.owner(o) + "-" + tag + "-0123456789abcdef"
+		newObj(t, o, paas.TypeStream, "ks-"+tag, map[string]any{"name": "k",
+			"publicKeys": []any{map[string]any{"id": "key-" + tag, "plaintext": secret}}})
+		return "key-" + tag + ":" + secret
+	}
 	return []paastest.Case{
 		{Method: "GET", Pattern: "/api/schema", Class: paastest.Public, Want: 200, Req: paastest.Fixed("/api/schema", nil),
 			Check: func(t *testing.T, _ paastest.Account, _ string, r paastest.Response) {
@@ -55,6 +63,15 @@ func (s scope) cases(t *testing.T) []paastest.Case {
 		{Method: "GET", Pattern: "/api/schema/:type", Class: paastest.Public, Want: 200, Req: paastest.Fixed("/api/schema/function", nil)},
 		{Method: "GET", Pattern: "/api/schema/:type/:subtype", Class: paastest.Public, Want: 200, Req: paastest.Fixed("/api/schema/destination/webhook", nil)},
 		{Method: "GET", Pattern: "/api/me", Class: paastest.Public, Want: 200, Req: paastest.Fixed("/api/me", nil)},
+		// The stream's write key authenticates an ingest, whoever sends it.
+		{Method: "POST", Pattern: "/api/s/:type", Class: paastest.Public, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/api/s/track", withKey(newKeyedStream(t, o, tag), `{"n":1}`)
+			}},
+		{Method: "POST", Pattern: "/api/s/:type/:event", Class: paastest.Public, Want: 200,
+			Req: func(t *testing.T, o paastest.Account, tag string) (string, any) {
+				return "/api/s/s2s/track", withKey(newKeyedStream(t, o, tag), `[{"n":1},{"n":2}]`)
+			}},
 		{Method: "GET", Pattern: "/api/workspace", Class: paastest.Authed, Want: 200, Req: paastest.Fixed("/api/workspace", nil)},
 		{Method: "GET", Pattern: "/api/user/keys", Class: paastest.Authed, Want: 200, Req: paastest.Fixed("/api/user/keys", nil)},
 		{Method: "POST", Pattern: "/api/user/keys", Class: paastest.Authed, Want: 200, Req: paastest.Fixed("/api/user/keys", []any{})},
@@ -142,4 +159,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			m.Run(t)
 		})
 	}
+}
+
+func withKey(key, body string) paastest.Raw {
+	return paastest.Raw{Type: "application/json", Data: []byte(body), Header: http.Header{"X-Write-Key": {key}}}
 }

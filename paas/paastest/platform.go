@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/selfhost/paas/acme"
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/deploy"
+	"github.com/selfhost/paas/paas/events"
 	"github.com/selfhost/paas/paas/nodejitsu"
 	"github.com/selfhost/paas/paas/platform"
 	"github.com/selfhost/paas/paas/server"
@@ -40,6 +42,7 @@ type Platform struct {
 	*platform.Platform
 	Store    *store.Store
 	Deployer *deploy.Deployer
+	Router   *events.Router
 	Certs    *acme.Manager // local CA only: these platforms have no ACME CA
 	Fake     *runtime.Fake
 	Events   *paas.Notifier
@@ -106,8 +109,10 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 	}
 	tp.Store = st
 	log := slog.New(slog.NewTextHandler(tp.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tp.Router = events.New(st, events.Config{Dir: filepath.Join(c.Dir, "events"), AllowPrivate: true,
+		RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond}, log)
 	tp.Deployer = deploy.New(context.Background(), st, c.Fake, tp.Events,
-		deploy.Config{BaseImage: c.BaseImage, HealthTimeout: c.HealthTimeout, RestartBackoff: c.RestartBackoff}, log)
+		deploy.Config{BaseImage: c.BaseImage, HealthTimeout: c.HealthTimeout, RestartBackoff: c.RestartBackoff, OnLogs: tp.Router.AppLogs}, log)
 	tp.Platform = platform.New(st, tp.Deployer, tp.Events,
 		platform.Config{Domain: c.Domain, Resolver: c.Resolver, Mailer: tp.Mail, PasswordCost: bcrypt.MinCost, Archive: c.Archive, AppQuota: c.AppQuota, Pools: c.Pools}, log)
 	certs, err := acme.NewManager(context.Background(), acme.Config{Storage: acme.NewStorage(st, "test", 0),
@@ -117,6 +122,7 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 	}
 	tp.Certs = certs
 	tp.Platform.SetCertManager(certs)
+	tp.Platform.SetEventRouter(tp.Router)
 	t.Cleanup(func() {
 		if err := tp.Close(); err != nil {
 			t.Errorf("test platform: %v", err)
@@ -132,6 +138,9 @@ func NewPlatform(t testing.TB, cfg ...Config) *Platform {
 	if !c.NoStart {
 		if err := tp.Deployer.Start(); err != nil {
 			t.Fatalf("start deployer: %v", err)
+		}
+		if err := tp.Router.Start(); err != nil {
+			t.Fatalf("start event router: %v", err)
 		}
 	}
 	if c.SignupLimit == 0 {
@@ -170,6 +179,7 @@ func (tp *Platform) stop(clean bool) error {
 			}
 		}
 		tp.Deployer.Close()
+		tp.Router.Close()
 		if clean {
 			tp.Fake.Close()
 		}

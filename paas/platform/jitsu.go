@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/events"
 )
 
 // Workspaces lists the caller's Jitsu workspaces: its own, then its teams'
@@ -70,7 +71,7 @@ func (p *Platform) ConfigObjects(ctx context.Context, pr *paas.Principal, owner,
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, shown(obj))
+			out = append(out, p.withStatus(owner, typ, shown(obj)))
 		}
 		return out, nil
 	})
@@ -87,7 +88,10 @@ func (p *Platform) ConfigObject(ctx context.Context, pr *paas.Principal, owner, 
 			return nil, err
 		}
 		obj, err := decodeConfig(raw)
-		return shown(obj), err
+		if err != nil {
+			return nil, err
+		}
+		return p.withStatus(owner, typ, shown(obj)), nil
 	})
 }
 
@@ -151,6 +155,18 @@ func (p *Platform) saveConfig(owner, typ string, obj, old map[string]any, create
 	if err := paas.ValidateConfig(typ, check); err != nil {
 		return nil, err
 	}
+	switch typ {
+	case paas.TypeFunction:
+		if err := events.Check(id, paas.ConfigString(obj, "code")); err != nil {
+			return nil, paas.BadRequest("invalid function: /code: %v", err)
+		}
+	case paas.TypeStream:
+		if paas.ConfigString(obj, "kind") == "app" {
+			if _, err := p.store.App(owner, paas.ConfigString(obj, "app")); err != nil {
+				return nil, paas.BadRequest("invalid stream: /app: %s has no app %q", owner, paas.ConfigString(obj, "app"))
+			}
+		}
+	}
 	if typ == paas.TypeStream {
 		hashKeys(obj, old)
 	}
@@ -161,7 +177,8 @@ func (p *Platform) saveConfig(owner, typ string, obj, old map[string]any, create
 	if err := p.store.PutConfig(owner, typ, id, raw, create); err != nil {
 		return nil, err
 	}
-	return shown(obj), nil
+	p.reloadEvents()
+	return p.withStatus(owner, typ, shown(obj)), nil
 }
 
 // DeleteConfig removes owner's object typ/id under seed 002's rules
@@ -172,7 +189,11 @@ func (p *Platform) DeleteConfig(ctx context.Context, pr *paas.Principal, owner, 
 		if err := knownType(typ); err != nil {
 			return 0, err
 		}
-		return p.store.DeleteConfig(owner, typ, id, strict, cascade)
+		n, err := p.store.DeleteConfig(owner, typ, id, strict, cascade)
+		if err == nil {
+			p.reloadEvents()
+		}
+		return n, err
 	})
 }
 
@@ -195,6 +216,9 @@ func (p *Platform) DeleteLinks(ctx context.Context, pr *paas.Principal, owner, i
 		})
 		if err == nil && n == 0 {
 			return 0, paas.NotFound("no such link")
+		}
+		if err == nil {
+			p.reloadEvents()
 		}
 		return n, err
 	})

@@ -56,6 +56,7 @@ type Platform struct {
 	uploads   *uploadSlots
 	certs     CertManager // nil without an HTTPS listener
 	wakes     wakes
+	router    EventRouter // nil: events are not routed (tests of other faces)
 }
 
 // New assembles the service over st and d; changes are announced on events.

@@ -28,6 +28,7 @@ import (
 	"github.com/selfhost/paas/paas"
 	"github.com/selfhost/paas/paas/api"
 	"github.com/selfhost/paas/paas/deploy"
+	eventrouter "github.com/selfhost/paas/paas/events"
 	"github.com/selfhost/paas/paas/ingress"
 	"github.com/selfhost/paas/paas/jitsu"
 	"github.com/selfhost/paas/paas/nodejitsu"
@@ -56,6 +57,13 @@ type Config struct {
 	MongoDBImage    string
 	// AppQuota is how many apps one owner may have (0: no limit).
 	AppQuota int
+	// EventBacklog is how many events a stream keeps for its links at
+	// most (0: events.DefaultBacklog); past it the oldest are dropped.
+	EventBacklog int
+	// EventsAllowPrivate lets webhook destinations call loopback and
+	// private addresses (by default a user's URL may not reach the
+	// platform's own host or network).
+	EventsAllowPrivate bool
 	// IdleTimeout is how long a now deployment no alias points at may go
 	// without a request before it is stopped (FROZEN) until the next one;
 	// 0 never freezes.
@@ -200,17 +208,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	events := &paas.Notifier{}
+	// Event routing (the Jitsu face's links): closed after the deployer,
+	// which feeds it the apps' log lines, and before the store.
+	router := eventrouter.New(st, eventrouter.Config{Dir: filepath.Join(cfg.DataDir, "events"), Backlog: cfg.EventBacklog,
+		AllowPrivate: cfg.EventsAllowPrivate}, log)
+	defer router.Close()
 	// The deployer's lifetime is not ctx: it ends after the API has
 	// drained (Close below), so a request finishing during shutdown still
 	// has a deployer to finish with.
 	dep := deploy.New(context.WithoutCancel(ctx), st, rt, events, deploy.Config{BaseImage: cfg.BaseImage,
-		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage, paas.ServiceMongoDB: cfg.MongoDBImage}}, log)
+		ServiceImages: deploy.ServiceImages{paas.ServiceRedis: cfg.RedisImage, paas.ServicePostgreSQL: cfg.PostgreSQLImage, paas.ServiceMongoDB: cfg.MongoDBImage},
+		OnLogs:        router.AppLogs}, log)
 	defer dep.Close()
 	pcfg := platform.Config{AppQuota: cfg.AppQuota, Pools: pools, Domain: cfg.Domain, PublicIPs: publicIPs, Resolver: cfg.DNSResolver, PasswordCost: cfg.PasswordCost}
 	if cfg.SMTPURL != "" {
 		pcfg.Mailer = platform.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}
 	p := platform.New(st, dep, events, pcfg, log)
+	p.SetEventRouter(router)
 	generated, err := p.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {
 		return err
@@ -250,6 +265,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if err := p.ReconcileDeployments(ctx); err != nil {
 		log.Error("deployments not all booted", "err", err)
+	}
+	// Delivery resumes where each link stopped.
+	if err := router.Start(); err != nil {
+		return fmt.Errorf("event routing: %w", err)
 	}
 
 	// One slot per server that can fail on its own: API, ingress, HTTPS ingress, DNS.

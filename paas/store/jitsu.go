@@ -20,12 +20,17 @@ func (s *Store) PutConfig(owner, typ, id string, obj []byte, create bool) error 
 		}
 		b := tx.Bucket(bucketConfig)
 		k := key(owner, typ, id)
-		exists := b.Get(k) != nil
+		old := b.Get(k)
 		switch {
-		case create && exists:
+		case create && old != nil:
 			return paas.Conflict("a %s with id %q exists", typ, id)
-		case !create && !exists:
+		case !create && old == nil:
 			return paas.NotFound("%s %q not found", typ, id)
+		}
+		if typ == paas.TypeStream {
+			if err := indexWriteKeys(tx, owner, id, slices.Clone(old), obj); err != nil {
+				return err
+			}
 		}
 		return b.Put(k, obj)
 	})
@@ -89,8 +94,22 @@ func (s *Store) DeleteConfig(owner, typ, id string, strict, cascade bool) (int, 
 	return update(s, func(tx *bolt.Tx) (int, error) {
 		b := tx.Bucket(bucketConfig)
 		k := key(owner, typ, id)
-		if b.Get(k) == nil {
+		old := b.Get(k)
+		if old == nil {
 			return 0, paas.NotFound("%s %q not found", typ, id)
+		}
+		switch typ {
+		case paas.TypeStream:
+			if err := indexWriteKeys(tx, owner, id, slices.Clone(old), nil); err != nil {
+				return 0, err
+			}
+			if err := dropStreamData(tx, owner, id); err != nil {
+				return 0, err
+			}
+		case paas.TypeLink:
+			if err := tx.Bucket(bucketLinkState).Delete(key(owner, id)); err != nil {
+				return 0, err
+			}
 		}
 		var using [][]byte
 		if typ != paas.TypeLink {
@@ -108,7 +127,7 @@ func (s *Store) DeleteConfig(owner, typ, id string, strict, cascade bool) (int, 
 		}
 		if cascade {
 			for _, lk := range using {
-				if err := b.Delete(lk); err != nil {
+				if err := deleteLinkTx(tx, owner, lk); err != nil {
 					return 0, err
 				}
 			}
@@ -133,10 +152,42 @@ func (s *Store) DeleteLinks(owner string, match func(link []byte) bool) (int, er
 			return 0, err
 		}
 		for _, k := range gone {
-			if err := b.Delete(k); err != nil {
+			if err := deleteLinkTx(tx, owner, k); err != nil {
 				return 0, err
 			}
 		}
 		return len(gone), nil
+	})
+}
+
+// deleteLinkTx removes the link stored under k with its delivery state.
+func deleteLinkTx(tx *bolt.Tx, owner string, k []byte) error {
+	p := prefix(owner, paas.TypeLink)
+	if err := tx.Bucket(bucketLinkState).Delete(key(owner, string(k[len(p):]))); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketConfig).Delete(k)
+}
+
+// OwnedConfig is a config object with its workspace's owner.
+type OwnedConfig struct {
+	Owner string
+	Raw   []byte
+}
+
+// AllConfigs lists every workspace's objects of typ (the event router's
+// view of the configuration).
+func (s *Store) AllConfigs(typ string) ([]OwnedConfig, error) {
+	return view(s, func(tx *bolt.Tx) ([]OwnedConfig, error) {
+		var out []OwnedConfig
+		err := tx.Bucket(bucketConfig).ForEach(func(k, v []byte) error {
+			owner, rest, _ := splitKey(k)
+			t, _, _ := splitKey([]byte(rest))
+			if t == typ {
+				out = append(out, OwnedConfig{Owner: owner, Raw: slices.Clone(v)})
+			}
+			return nil
+		})
+		return out, err
 	})
 }

@@ -46,6 +46,10 @@ var (
 	bucketSyncBlobs     = []byte("sync_blobs")        // deployment uid\x00sha1 → content synced for a DEPLOYING deployment
 	bucketRegistrations = []byte("registrations")     // logins by email in progress (see registration.go)
 	bucketConfig        = []byte("jitsu_config")      // owner\x00type\x00id → a Jitsu config object (JSON)
+	bucketEvents        = []byte("events")            // nested: owner\x00stream → (seq → event JSON)
+	bucketStreamState   = []byte("stream_state")      // owner\x00stream → StreamState
+	bucketLinkState     = []byte("link_state")        // owner\x00link → LinkState
+	bucketWriteKeys     = []byte("write_keys")        // SHA-256 of a stream's write key → owner\x00stream
 
 	// Domains and DNS (domain.go).
 	bucketDomains    = []byte("domains")       // domain name → Domain (names are unique platform-wide)
@@ -61,7 +65,8 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketEmails, bucketTeams, bucketTeamMembers,
 		bucketTokens, bucketUserTokens, bucketThirdParty, bucketKeys, bucketApps, bucketAppNames,
 		bucketHosts, bucketSnapshots, bucketBlobs, bucketBlobRefs, bucketDatabases, bucketLogs,
-		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys, bucketAliases, bucketAliasHosts, bucketOwnAliases, bucketSyncBlobs, bucketRegistrations, bucketConfig}
+		bucketLogCounts, bucketDomains, bucketOwnDomains, bucketClaims, bucketRecords, bucketZoneSerial, bucketTLS, bucketTLSLocks, bucketServices, bucketSecrets, bucketDeployments, bucketOwnDeploys, bucketAliases, bucketAliasHosts, bucketOwnAliases, bucketSyncBlobs, bucketRegistrations, bucketConfig,
+		bucketEvents, bucketStreamState, bucketLinkState, bucketWriteKeys}
 
 	keySchemaVersion  = []byte("schema_version")
 	keyInstancePrefix = []byte("instance_prefix")

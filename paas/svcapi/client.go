@@ -35,6 +35,22 @@ type Client struct {
 	HTTP       *http.Client // nil: one with callTimeout and no redirects
 }
 
+// RefusePrivate is a net.Dialer Control that refuses addresses on
+// loopback, private or link-local networks, checked at every dial (so a
+// name that later resolves there is refused too): what calls to
+// user-given URLs dial with.
+func RefusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast() {
+		return fmt.Errorf("refusing to call %s: not a public address", address)
+	}
+	return nil
+}
+
 // httpClient is c.HTTP, or a client that follows no redirect (an
 // endpoint is called at its own address only) and, with PublicOnly,
 // dials public addresses only.
@@ -44,17 +60,7 @@ func (c Client) httpClient() *http.Client {
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if c.PublicOnly {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip := net.ParseIP(host)
-			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast() {
-				return fmt.Errorf("refusing to call %s: not a public address", address)
-			}
-			return nil
-		}
+		dialer.Control = RefusePrivate
 	}
 	return &http.Client{Timeout: callTimeout,
 		Transport:     &http.Transport{DialContext: dialer.DialContext, Proxy: nil},
