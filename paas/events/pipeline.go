@@ -349,13 +349,12 @@ func (w *worker) run() {
 		return
 	}
 	if !ok {
-		// A new link delivers what comes from now on.
-		ss, err := w.r.st.StreamState(w.cfg.stream)
-		if err != nil {
+		// Created without a state (the platform gives links one when they
+		// are made): it delivers what comes from now on.
+		if err := w.r.st.StartLink(w.cfg.owner, w.cfg.id, w.cfg.stream); err != nil {
 			return
 		}
-		st.Cursor = ss.Last
-		if err := w.r.st.SaveLinkState(w.cfg.owner, w.cfg.id, st); err != nil {
+		if st, _, err = w.r.st.LinkState(w.cfg.owner, w.cfg.id); err != nil {
 			return
 		}
 	}

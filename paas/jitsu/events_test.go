@@ -100,8 +100,6 @@ func TestIngestFunctionFile(t *testing.T) {
 	mustPost(t, tp, c, "/api/alice/config/destination", `{"id":"out","name":"out","destinationType":"file","path":"out.ndjson"}`)
 	mustPost(t, tp, c, "/api/alice/config/function", `{"id":"enrich","name":"enrich","code":"export default function (e, ctx) {\n  if (e.type === 'noise') return;\n  return {n: e.n, type: e.type, doubled: e.n * 2};\n}"}`)
 	mustPost(t, tp, c, "/api/alice/config/link", `{"id":"l","fromId":"site","toId":"out","data":{"functions":[{"functionId":"udf.enrich"}]}}`)
-	// The link starts at the end of its stream: wait for its worker.
-	waitUntil(t, "link state", func() bool { _, ok, _ := tp.Store.LinkState("alice", "l"); return ok })
 
 	if r := ingest(t, tp, key, "/api/s/track", `[{"n":1},{"n":2,"type":"noise"},{"n":3}]`); r.Status != 200 || !strings.Contains(string(r.Body), `"received":3`) {
 		t.Fatalf("ingest: %d %s", r.Status, r.Body)
@@ -155,7 +153,6 @@ func TestWebhookRecovers(t *testing.T) {
 	mustPost(t, tp, c, "/api/alice/config/stream", `{"id":"s","name":"s","privateKeys":[{"id":"k","plaintext":"server-key-0123456789abc"}]}`)
 	mustPost(t, tp, c, "/api/alice/config/destination", `{"id":"hook","name":"hook","destinationType":"webhook","url":"`+rc.URL+`","secret":"hook-secret","headers":["X-Team: acme"]}`)
 	mustPost(t, tp, c, "/api/alice/config/link", `{"id":"l","fromId":"s","toId":"hook","data":{"batchSize":2}}`)
-	waitUntil(t, "link state", func() bool { _, ok, _ := tp.Store.LinkState("alice", "l"); return ok })
 	for i := 0; i < 5; i++ {
 		if r := ingest(t, tp, "k:server-key-0123456789abc", "/api/s/event", `{"i":`+string(rune('0'+i))+`}`); r.Status != 200 {
 			t.Fatalf("ingest: %d %s", r.Status, r.Body)
@@ -204,7 +201,6 @@ func TestAppStream(t *testing.T) {
 	mustPost(t, tp, c, "/api/alice/config/stream", `{"id":"web-events","name":"web","kind":"app","app":"web"}`)
 	mustPost(t, tp, c, "/api/alice/config/destination", `{"id":"hook","name":"hook","destinationType":"webhook","url":"`+rc.URL+`"}`)
 	mustPost(t, tp, c, "/api/alice/config/link", `{"id":"l","fromId":"web-events","toId":"hook","data":{"eventTypes":["deploy","platform"]}}`)
-	waitUntil(t, "link state", func() bool { _, ok, _ := tp.Store.LinkState("alice", "l"); return ok })
 	tgz := paastest.TarGz(t, map[string]string{"package.json": `{"name":"web","scripts":{"start":"node server.js"}}`, "server.js": "//"})
 	if r := tp.Do(t, "POST", "/apps/alice/web/snapshots/v1", c, tgz); r.Status != 201 {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)

@@ -177,6 +177,13 @@ func (p *Platform) saveConfig(owner, typ string, obj, old map[string]any, create
 	if err := p.store.PutConfig(owner, typ, id, raw, create); err != nil {
 		return nil, err
 	}
+	if typ == paas.TypeLink && create {
+		// A new link delivers what its stream gets from now on: from the
+		// moment of this answer, not from when its worker starts.
+		if err := p.store.StartLink(owner, id, paas.StreamKey(owner, paas.ConfigString(obj, "fromId"))); err != nil {
+			return nil, err
+		}
+	}
 	p.reloadEvents()
 	return p.withStatus(owner, typ, shown(obj)), nil
 }

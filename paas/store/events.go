@@ -201,3 +201,19 @@ func dropStreamData(tx *bolt.Tx, owner, stream string) error {
 	}
 	return tx.Bucket(bucketStreamState).Delete(k)
 }
+
+// StartLink gives a link without a state one whose cursor is its stream's
+// last event: it delivers what comes next.
+func (s *Store) StartLink(owner, link, streamKey string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		states := tx.Bucket(bucketLinkState)
+		if states.Get(key(owner, link)) != nil {
+			return nil
+		}
+		ss, _, err := lookup[paas.StreamState](tx.Bucket(bucketStreamState), []byte(streamKey))
+		if err != nil {
+			return err
+		}
+		return putJSON(states, key(owner, link), paas.LinkState{Cursor: ss.Last})
+	})
+}
