@@ -114,6 +114,11 @@ func Open(dataDir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Batched writes (ingested events, log lines) wait at most this long
+	// for others to share their commit: bbolt's 10 ms default made an
+	// ingest's answer, and each event's delivery, wait 10 ms for it
+	// (BenchmarkIngest: 1,420 ingests/s at 16 clients with 10 ms).
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s, err := newStore(db, dataDir)
 	if err != nil {
 		db.Close()
