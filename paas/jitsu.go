@@ -28,7 +28,7 @@ const (
 var ConfigTypes = []string{TypeStream, TypeDestination, TypeFunction, TypeLink}
 
 // DestinationTypes are the kinds of destination this platform delivers to.
-var DestinationTypes = []string{"webhook", "file"}
+var DestinationTypes = []string{"webhook", "file", "service"}
 
 // MaxConfigObject bounds one config object's JSON (a function's code included).
 const MaxConfigObject = 512 << 10
@@ -79,7 +79,13 @@ var ConfigSchemas = map[string]*schema.Schema{
 		"id": {"type": "string", "pattern": "` + idPattern + `"},
 		"workspaceId": {"type": "string"}, "type": {"const": "destination"},
 		"name": {"type": "string", "minLength": 1, "maxLength": 200},
-		"destinationType": {"enum": ["webhook", "file"]}}}`),
+		"destinationType": {"enum": ["webhook", "file", "service"]}}}`),
+	"destination/service": schema.MustCompile(`{"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "service instance destination",
+	"description": "Events go into one of the workspace's database instances: a redis one appends each to a stream (XADD <stream> * event <json>), a postgresql one inserts each into a table (id, received_at, event jsonb), created if missing.",
+	"type": "object", "required": ["instance"], "properties": {
+		"instance": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},
+		"table": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
+		"stream": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$"}}}`),
 	"destination/webhook": schema.MustCompile(`{"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "webhook destination",
 	"description": "Events are POSTed as JSON arrays (a batch) with X-Paas-Signature: sha256=<HMAC of the body with secret>; failures are retried with backoff.",
 	"type": "object", "required": ["url"], "properties": {

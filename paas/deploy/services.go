@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/selfhost/paas/paas"
@@ -156,4 +158,17 @@ func (d *Deployer) joinServices(ctx context.Context, app paas.App, unitID string
 		}
 	}
 	return nil
+}
+
+// ServiceAddr is where the platform itself reaches instance id's server.
+func (d *Deployer) ServiceAddr(ctx context.Context, id string) (string, error) {
+	sr, err := d.serviceRuntime()
+	if err != nil {
+		return "", err
+	}
+	ip, port, err := sr.ServiceAddr(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port)), nil
 }

@@ -31,6 +31,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between failed deliveries
 	// (0: 200ms and 1m).
 	RetryMin, RetryMax time.Duration
+	// ServiceEndpoint finds a database instance for a service destination
+	// (nil: there are none).
+	ServiceEndpoint ServiceEndpoint
 }
 
 // DefaultBacklog is the events a stream keeps when Config.Backlog is 0.
@@ -320,6 +323,8 @@ func (r *Router) newWorker(lc linkConfig) (*worker, error) {
 		w.dest, err = newWebhook(lc.dest, r.cfg.AllowPrivate)
 	case "file":
 		w.dest, err = newFile(filepath.Join(r.cfg.Dir, lc.owner), lc.dest)
+	case "service":
+		w.dest, err = newServiceDest(lc.owner, lc.dest, r.cfg.ServiceEndpoint)
 	default:
 		err = fmt.Errorf("destination type %q is not delivered to", str(lc.dest, "destinationType"))
 	}

@@ -119,3 +119,21 @@ func (p *Platform) withStatus(owner, typ string, obj map[string]any) map[string]
 		"lastError": st.LastError, "lastAttempt": st.LastTry, "lastDelivery": st.LastOK}
 	return obj
 }
+
+// ServiceEndpoint is how the event router reaches owner's database name
+// (a destination of type service): its service, its address from the
+// platform, and its password.
+func (p *Platform) ServiceEndpoint(ctx context.Context, owner, name string) (service, addr, password string, err error) {
+	d, err := p.store.Database(owner, name)
+	if err != nil {
+		return "", "", "", err
+	}
+	if d.External || d.Instance == "" || d.Status != paas.DatabaseStatusRunning {
+		return "", "", "", paas.BadRequest("database %s of %s runs no server of this platform", name, owner)
+	}
+	addr, err = p.deployer.ServiceAddr(ctx, d.Instance)
+	if err != nil {
+		return "", "", "", err
+	}
+	return d.Service, addr, d.Password, nil
+}

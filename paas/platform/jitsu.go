@@ -160,6 +160,13 @@ func (p *Platform) saveConfig(owner, typ string, obj, old map[string]any, create
 		if err := events.Check(id, paas.ConfigString(obj, "code")); err != nil {
 			return nil, paas.BadRequest("invalid function: /code: %v", err)
 		}
+	case paas.TypeDestination:
+		if paas.ConfigString(obj, "destinationType") == "service" {
+			d, err := p.store.Database(owner, paas.ConfigString(obj, "instance"))
+			if err != nil || (d.Service != paas.ServiceRedis && d.Service != paas.ServicePostgreSQL) {
+				return nil, paas.BadRequest("invalid destination: /instance: %s has no redis or postgresql database %q", owner, paas.ConfigString(obj, "instance"))
+			}
+		}
 	case paas.TypeStream:
 		if paas.ConfigString(obj, "kind") == "app" {
 			if _, err := p.store.App(owner, paas.ConfigString(obj, "app")); err != nil {

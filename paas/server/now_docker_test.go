@@ -245,12 +245,23 @@ func TestDockerNowAliases(t *testing.T) {
 // rawCall is an admin API call with a JSON body, answering the status and the body as text.
 func rawCall(t *testing.T, s *testServer, method, path, body string) (int, string) {
 	t.Helper()
+	return rawCallHeaders(t, s, method, path, body, nil)
+}
+
+// rawCallHeaders is rawCall with headers; an X-Write-Key sends no admin credentials.
+func rawCallHeaders(t *testing.T, s *testServer, method, path, body string, headers map[string]string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.api+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth("admin", s.password)
+	if headers["X-Write-Key"] == "" {
+		req.SetBasicAuth("admin", s.password)
+	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

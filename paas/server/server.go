@@ -210,8 +210,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	events := &paas.Notifier{}
 	// Event routing (the Jitsu face's links): closed after the deployer,
 	// which feeds it the apps' log lines, and before the store.
+	var p *platform.Platform // below: the router asks it for service instances
 	router := eventrouter.New(st, eventrouter.Config{Dir: filepath.Join(cfg.DataDir, "events"), Backlog: cfg.EventBacklog,
-		AllowPrivate: cfg.EventsAllowPrivate}, log)
+		AllowPrivate: cfg.EventsAllowPrivate, ServiceEndpoint: func(ctx context.Context, owner, name string) (string, string, string, error) {
+			return p.ServiceEndpoint(ctx, owner, name)
+		}}, log)
 	defer router.Close()
 	// The deployer's lifetime is not ctx: it ends after the API has
 	// drained (Close below), so a request finishing during shutdown still
@@ -224,7 +227,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.SMTPURL != "" {
 		pcfg.Mailer = platform.SMTPMailer{URL: cfg.SMTPURL, From: cfg.SMTPFrom}
 	}
-	p := platform.New(st, dep, events, pcfg, log)
+	p = platform.New(st, dep, events, pcfg, log)
 	p.SetEventRouter(router)
 	generated, err := p.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {
