@@ -3,13 +3,17 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/selfhost/paas/paas/paastest"
 	"github.com/selfhost/paas/paas/server"
 	"github.com/selfhost/paas/runtime"
 	"github.com/selfhost/paas/runtime/dockertest"
@@ -141,4 +145,56 @@ func redisRaw(t *testing.T, addr, password string, args ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestDockerAppStream: an app stream linked to a webhook receives, from a
+// real unit, the app's own log lines and the platform's deploy events.
+func TestDockerAppStream(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.EventsAllowPrivate = true })
+	got := make(chan map[string]any, 100)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		for _, e := range batch {
+			select {
+			case got <- e:
+			default:
+			}
+		}
+	}))
+	defer hook.Close()
+	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello"}`), nil)
+	for _, o := range []struct{ typ, body string }{
+		{"stream", `{"id":"hello-events","name":"hello","kind":"app","app":"hello"}`},
+		{"destination", `{"id":"hook","name":"hook","destinationType":"webhook","url":"` + hook.URL + `"}`},
+		{"link", `{"id":"l","fromId":"hello-events","toId":"hook"}`},
+	} {
+		s.must(200, "POST", "/api/admin/config/"+o.typ, []byte(o.body), nil)
+	}
+	s.must(201, "POST", "/apps/admin/hello/snapshots/v1", paastest.TarGzDir(t, "../../testdata/apps/hello-v1"), nil)
+	s.must(200, "POST", "/apps/admin/hello/start", nil, nil)
+	seen := map[string]bool{}
+	for deadline := time.After(60 * time.Second); !seen["log"] || !seen["deploy"]; {
+		select {
+		case e := <-got:
+			text, _ := e["text"].(string)
+			switch {
+			case e["type"] == "log" && strings.Contains(text, "hello v1 listening"):
+				seen["log"] = true
+			case e["type"] == "deploy" && strings.Contains(text, "switched"):
+				seen["deploy"] = true
+			}
+			if e["app"] != "hello" {
+				t.Errorf("event of another app: %v", e)
+			}
+		case <-deadline:
+			t.Fatalf("after a minute, seen %v", seen)
+		}
+	}
+	s.must(200, "DELETE", "/apps/admin/hello", nil, nil)
 }
