@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,24 +29,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestKill9 kills the server (SIGKILL: no shutdown) while a link's events
 // wait for a webhook that is down, starts it again on the same data, and
 // then brings the webhook up: every event acknowledged by an ingest is
 // delivered (at least once), none lost.
 func TestKill9(t *testing.T) {
 	dataDir := t.TempDir()
-	apiAddr := freeAddr(t)
-	args := fmt.Sprintf("serve --data %s --api %s --http %s --https= --dns= --events-allow-private", dataDir, apiAddr, freeAddr(t))
+	apiAddr := freePort(t)
+	args := fmt.Sprintf("serve --data %s --api %s --http %s --https= --dns= --events-allow-private", dataDir, apiAddr, freePort(t))
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childArgs+"="+args, "PAAS_ADMIN_PASSWORD=kill-9-admin-password")

@@ -104,58 +104,55 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.PostgreSQLImage, "postgresql-image", "PAAS_POSTGRESQL_IMAGE", d.PostgreSQLImage, "image postgresql service instances run (default "+runtime.DefaultServiceImage(runtime.KindPostgreSQL)+")")
 	str(&cfg.MongoDBImage, "mongodb-image", "PAAS_MONGODB_IMAGE", d.MongoDBImage, "image mongodb service instances run (default "+runtime.DefaultServiceImage(runtime.KindMongoDB)+"; offline: paas service-image --from-host mongodb, from a FerretDB binary)")
 	str(&cfg.Pools, "pools", "PAAS_POOLS", d.Pools, "team pools beside the public one, e.g. gpu=crew+ml,edge=ops (pool=teams that may use it)")
-	cfg.AppQuota = d.AppQuota
-	if v, ok := os.LookupEnv("PAAS_APP_QUOTA"); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			cfg.AppQuota = n
-		} else {
-			cfg.AppQuota = -1 // refused by serve, with the reason
+	// intFlag and durFlag are settings parsed from text: a bad value in
+	// the environment leaves -1, which serve refuses with the reason.
+	intFlag := func(p *int, name, env string, def int, what, help string) {
+		parse := func(v string) (int, error) {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("not a number of %s ≥ 0: %q", what, v)
+			}
+			return n, nil
 		}
+		*p = def
+		if v, ok := os.LookupEnv(env); ok {
+			if n, err := parse(v); err == nil {
+				*p = n
+			} else {
+				*p = -1
+			}
+		}
+		fs.Func(name, help+" (env "+env+")", func(v string) error {
+			n, err := parse(v)
+			*p = n
+			return err
+		})
 	}
-	fs.Func("app-quota", "apps one owner (user or team) may have; 0: no limit (env PAAS_APP_QUOTA)", func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("not a number of apps ≥ 0: %q", v)
+	durFlag := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		parse := func(v string) (time.Duration, error) {
+			t, err := time.ParseDuration(v)
+			if err != nil || t < 0 {
+				return 0, fmt.Errorf("not a duration ≥ 0 such as 15m or 0 (never): %q", v)
+			}
+			return t, nil
 		}
-		cfg.AppQuota = n
-		return nil
-	})
-	cfg.IdleTimeout = d.IdleTimeout
-	idle := func(v string) (time.Duration, error) {
-		t, err := time.ParseDuration(v)
-		if err != nil || t < 0 {
-			return 0, fmt.Errorf("not a duration ≥ 0 such as 15m or 0 (never): %q", v)
+		*p = def
+		if v, ok := os.LookupEnv(env); ok {
+			if t, err := parse(v); err == nil {
+				*p = t
+			} else {
+				*p = -1
+			}
 		}
-		return t, nil
+		fs.Func(name, help+" (env "+env+")", func(v string) error {
+			t, err := parse(v)
+			*p = t
+			return err
+		})
 	}
-	if v, ok := os.LookupEnv("PAAS_IDLE_TIMEOUT"); ok {
-		if t, err := idle(v); err == nil {
-			cfg.IdleTimeout = t
-		} else {
-			cfg.IdleTimeout = -1 // refused by serve, with the reason
-		}
-	}
-	fs.Func("idle-timeout", "a now deployment no alias points at is stopped (FROZEN) after this long without a request, and started again by the next one; 0: never (default 15m; env PAAS_IDLE_TIMEOUT)", func(v string) error {
-		t, err := idle(v)
-		cfg.IdleTimeout = t
-		return err
-	})
-	cfg.EventBacklog = d.EventBacklog
-	if v, ok := os.LookupEnv("PAAS_EVENT_BACKLOG"); ok {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			cfg.EventBacklog = n
-		} else {
-			cfg.EventBacklog = -1 // refused by serve, with the reason
-		}
-	}
-	fs.Func("event-backlog", "events a stream keeps for its links at most; past it the oldest are dropped and counted (default 100000; env PAAS_EVENT_BACKLOG)", func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("not a number of events ≥ 0: %q", v)
-		}
-		cfg.EventBacklog = n
-		return nil
-	})
+	intFlag(&cfg.AppQuota, "app-quota", "PAAS_APP_QUOTA", d.AppQuota, "apps", "apps one owner (user or team) may have; 0: no limit")
+	durFlag(&cfg.IdleTimeout, "idle-timeout", "PAAS_IDLE_TIMEOUT", d.IdleTimeout, "a now deployment no alias points at is stopped (FROZEN) after this long without a request, and started again by the next one; 0: never (default 15m)")
+	intFlag(&cfg.EventBacklog, "event-backlog", "PAAS_EVENT_BACKLOG", d.EventBacklog, "events", "events a stream keeps for its links at most; past it the oldest are dropped and counted (default 100000)")
 	cfg.EventsAllowPrivate = os.Getenv("PAAS_EVENTS_ALLOW_PRIVATE") == "true"
 	fs.BoolVar(&cfg.EventsAllowPrivate, "events-allow-private", cfg.EventsAllowPrivate, "let webhook destinations call loopback and private addresses, e.g. a receiver on the LAN (env PAAS_EVENTS_ALLOW_PRIVATE=true)")
 	str(&cfg.ACMECA, "acme-ca", "PAAS_ACME_CA", d.ACMECA, "ACME directory URL; staging: "+acme.LetsEncryptStaging+"; \"local\": the local CA only (as for --domain localhost)")
@@ -175,14 +172,13 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	if cfg.AppQuota < 0 {
-		return fmt.Errorf("PAAS_APP_QUOTA=%q: not a number of apps ≥ 0", os.Getenv("PAAS_APP_QUOTA"))
-	}
-	if cfg.EventBacklog < 0 {
-		return fmt.Errorf("PAAS_EVENT_BACKLOG=%q: not a number of events ≥ 0", os.Getenv("PAAS_EVENT_BACKLOG"))
-	}
-	if cfg.IdleTimeout < 0 {
-		return fmt.Errorf("PAAS_IDLE_TIMEOUT=%q: not a duration ≥ 0 such as 15m or 0 (never)", os.Getenv("PAAS_IDLE_TIMEOUT"))
+	for _, bad := range []struct {
+		env string
+		bad bool
+	}{{"PAAS_APP_QUOTA", cfg.AppQuota < 0}, {"PAAS_EVENT_BACKLOG", cfg.EventBacklog < 0}, {"PAAS_IDLE_TIMEOUT", cfg.IdleTimeout < 0}} {
+		if bad.bad {
+			return fmt.Errorf("%s=%q: not a number ≥ 0 (a duration such as 15m for PAAS_IDLE_TIMEOUT)", bad.env, os.Getenv(bad.env))
+		}
 	}
 	cfg.AdminPassword = os.Getenv("PAAS_ADMIN_PASSWORD")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
