@@ -15,7 +15,7 @@ import (
 // logs in by email) and mints a session token for it. An unknown email is
 // 404 and a wrong password 401, as Tsuru's clients expect; the caller
 // bounds failed attempts.
-func (p *Platform) Login(ctx context.Context, email, password string) (secret string, err error) {
+func (p *Platform) Login(ctx context.Context, email, password string) (string, error) {
 	if password == "" {
 		return "", paas.BadRequest("password is required")
 	}
@@ -30,13 +30,42 @@ func (p *Platform) Login(ctx context.Context, email, password string) (secret st
 	if err != nil {
 		return "", err
 	}
+	return p.session(u, password)
+}
+
+// LoginUser is Login by user name (the web UI's sign-in). An unknown user
+// and a wrong password are the same 401, as long to answer.
+func (p *Platform) LoginUser(ctx context.Context, name, password string) (string, error) {
+	if name == "" || password == "" {
+		return "", paas.BadRequest("user and password are required")
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	u, err := p.store.User(paas.NormalizeUserName(name))
+	if paas.IsNotFound(err) {
+		_ = bcrypt.CompareHashAndPassword(p.dummyHash(), []byte(password))
+		return "", paas.Unauthorized("wrong user or password")
+	}
+	if err != nil {
+		return "", err
+	}
+	secret, err := p.session(u, password)
+	if errors.Is(err, paas.ErrUnauthorized) {
+		return "", paas.Unauthorized("wrong user or password")
+	}
+	return secret, err
+}
+
+// session checks u's password and mints a session token.
+func (p *Platform) session(u paas.User, password string) (string, error) {
 	if !p.auth.verify(u, password) {
 		return "", paas.Unauthorized("wrong password")
 	}
 	if _, err := p.checkConfirmed(u, ""); err != nil {
 		return "", err
 	}
-	secret, _, err = p.store.CreateToken(u.Name, paas.SessionTokenPrefix+paas.RandomHex(8), false)
+	secret, _, err := p.store.CreateToken(u.Name, paas.SessionTokenPrefix+paas.RandomHex(8), false)
 	return secret, err
 }
 

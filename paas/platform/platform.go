@@ -125,3 +125,13 @@ func (p *Platform) EnsureAdmin(password string) (string, error) {
 
 func (p *Platform) appsDidChange()  { p.events.Notify(paas.TopicApps) }
 func (p *Platform) zonesDidChange() { p.events.Notify(paas.TopicZones) }
+
+// Changes notifies the caller, coalesced, whenever apps or the units that
+// serve them change (the web UI's live view), until stop.
+func (p *Platform) Changes(pr *paas.Principal) (changed <-chan struct{}, stop func(), err error) {
+	if pr == nil {
+		return nil, nil, paas.Unauthorized("authentication required")
+	}
+	ch, stop := p.events.Subscribe(paas.TopicApps, paas.TopicRoutes)
+	return ch, stop, nil
+}

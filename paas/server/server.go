@@ -37,6 +37,7 @@ import (
 	"github.com/selfhost/paas/paas/store"
 	"github.com/selfhost/paas/paas/tsuru"
 	"github.com/selfhost/paas/runtime"
+	"github.com/selfhost/paas/web"
 )
 
 // Config is every setting of a running platform (flags and environment
@@ -539,6 +540,7 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 		Now:       now.New(p, auth, log, o.Now...),
 		Tsuru:     tsuru.New(p, auth, log, o.Tsuru...),
 		Jitsu:     jitsu.New(p, auth, log),
+		UI:        web.New(p, auth, log),
 		Admin:     newAdmin(p, auth, log, o.CARoot),
 	}
 }
@@ -546,7 +548,7 @@ func NewFaces(p *platform.Platform, log *slog.Logger, opts ...FaceOptions) Faces
 // Routes lists every route of every face, by face name.
 func (fs Faces) Routes() map[string][]api.Route {
 	return map[string][]api.Route{"nodejitsu": fs.Nodejitsu.Routes(), "now": fs.Now.Routes(), "tsuru": fs.Tsuru.Routes(),
-		"jitsu": fs.Jitsu.Routes(), "admin": fs.Admin.Routes()}
+		"jitsu": fs.Jitsu.Routes(), "ui": fs.UI.Routes(), "admin": fs.Admin.Routes()}
 }
 
 // Faces are the API faces, each serving its own prefix.
@@ -555,12 +557,13 @@ type Faces struct {
 	Now       *now.Face       // "/now", "/domains", "/certs"
 	Tsuru     *tsuru.Face     // "/tsuru"
 	Jitsu     *jitsu.Face     // "/api"
+	UI        *web.UI         // "/ui"
 	Admin     *admin          // "/admin"
 }
 
 // Handler dispatches on the first path segment.
 func (fs Faces) Handler() http.Handler {
-	nj, nw, ts, js, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Tsuru.Handler(), fs.Jitsu.Handler(), fs.Admin.Handler()
+	nj, nw, ts, js, ui, ad := fs.Nodejitsu.Handler(), fs.Now.Handler(), fs.Tsuru.Handler(), fs.Jitsu.Handler(), fs.UI.Handler(), fs.Admin.Handler()
 	return api.StripTrailingSlash(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "//") {
 			// Clients that keep a base URL with a trailing slash (jitsu-cli)
@@ -571,7 +574,15 @@ func (fs Faces) Handler() http.Handler {
 			r.URL.RawPath = ""
 		}
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if r.URL.Path == "/" && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			// A browser at the API's root wants the UI; clients of the
+			// Nodejitsu face ask for JSON.
+			http.Redirect(w, r, web.Prefix+"/", http.StatusFound)
+			return
+		}
 		switch first {
+		case "ui":
+			ui.ServeHTTP(w, r)
 		case "api":
 			js.ServeHTTP(w, r)
 		case "now", "domains", "certs":

@@ -1,0 +1,234 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/selfhost/paas/paas"
+	"github.com/selfhost/paas/paas/paastest"
+)
+
+// browser starts headless Chromium (Debian's chromium, or $PAAS_CHROMIUM)
+// for the test; without one the test skips, and fails under CI=true.
+func browser(t *testing.T) (context.Context, *[]string) {
+	t.Helper()
+	path := os.Getenv("PAAS_CHROMIUM")
+	if path == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no Chromium (apt-get install chromium)")
+		}
+		t.Skip("no Chromium (apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 800))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	var mu sync.Mutex
+	problems := &[]string{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			*problems = append(*problems, "exception: "+e.ExceptionDetails.Text)
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				*problems = append(*problems, "console error")
+			}
+		}
+	}); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx, problems
+}
+
+// step bounds one group of browser actions.
+func step(ctx context.Context) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	go func() { <-ctx.Done(); cancel() }()
+	return ctx
+}
+
+// pageText is what the page shows, for failure messages.
+func pageText(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText"))
+	if err != nil {
+		return err.Error()
+	}
+	return text
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string, width, height int64) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height), chromedp.Sleep(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("screenshots", name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUIInBrowser: a real browser signs in, refused with a wrong password
+// (the API's message shown), then with the right one sees the user's apps,
+// and a new app appears without a reload (the change stream). The page
+// has its security headers and no console errors; screenshots are taken
+// at desktop and phone widths.
+func TestUIInBrowser(t *testing.T) {
+	tp := paastest.NewPlatform(t, paastest.Config{})
+	alice := tp.NewUser(t, "alice")
+	if _, err := tp.CreateApp(context.Background(), tp.Principal(t, alice), "alice", paas.AppSpec{Name: "blog"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, problems := browser(t)
+
+	// The headers of the page.
+	res, err := http.Get(tp.Server.URL + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		res.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers: %v", res.Header)
+	}
+	err = chromedp.Do(step(ctx),
+		chromedp.Navigate(tp.Server.URL+"/ui/"),
+		chromedp.WaitVisible("#signin"),
+		chromedp.SendKeys("#user", "alice"),
+		chromedp.SendKeys("#password", "wrong-password"),
+		chromedp.Click(`#signin button[type=submit]`),
+		chromedp.WaitVisible("#error"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errText, err := chromedp.Run(ctx, chromedp.Text("#error"))
+	if err != nil || !strings.Contains(errText, "wrong user or password") {
+		t.Errorf("the error shown: %q %v", errText, err)
+	}
+	screenshot(t, ctx, "signin-desktop.png", 1280, 800)
+
+	if _, err := chromedp.Run(step(ctx), chromedp.Evaluate[string]("document.getElementById('password').value = ''")); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(step(ctx),
+		chromedp.SendKeys("#password", alice.Password),
+		chromedp.Click(`#signin button[type=submit]`),
+		chromedp.WaitVisible("#apps"),
+		chromedp.WaitVisible(`//td[text()="blog"]`),
+	)
+	if err != nil {
+		t.Fatalf("%v; the page says: %s", err, pageText(ctx))
+	}
+	if rows, err := chromedp.Run(ctx, chromedp.Text("#apps-body")); err != nil || !strings.Contains(rows, "stopped") {
+		t.Errorf("the apps: %q", rows)
+	}
+	// A new app shows up by itself.
+	if _, err := tp.CreateApp(context.Background(), tp.Principal(t, alice), "alice", paas.AppSpec{Name: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(step(ctx), chromedp.WaitVisible(`//td[text()="shop"]`)); err != nil {
+		t.Fatalf("the new app did not appear: %v", err)
+	}
+	screenshot(t, ctx, "apps-desktop.png", 1280, 800)
+	screenshot(t, ctx, "apps-phone.png", 360, 740)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Click("#signout"), chromedp.WaitVisible("#signin")); err != nil {
+		t.Fatal(err)
+	}
+	if len(*problems) > 0 {
+		t.Errorf("the page logged problems: %v", *problems)
+	}
+}
+
+// TestSignInGuards: the sign-in takes JSON from this origin only, rate
+// limits failures, and the assets cache by content hash.
+func TestSignInGuards(t *testing.T) {
+	tp := paastest.NewPlatform(t, paastest.Config{})
+	tp.NewUser(t, "bob")
+	post := func(ctype, origin, body string) int {
+		req, _ := http.NewRequest("POST", tp.Server.URL+"/ui/api/login", strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	good := `{"user":"bob","password":"pw-bob-secret"}`
+	if code := post("application/x-www-form-urlencoded", "", "user=bob&password=pw-bob-secret"); code != 400 {
+		t.Errorf("a form post: %d", code)
+	}
+	if code := post("application/json", "https://evil.example", good); code != 403 {
+		t.Errorf("another origin: %d", code)
+	}
+	if code := post("application/json", tp.Server.URL, good); code != 200 {
+		t.Errorf("this origin: %d", code)
+	}
+	for i := range 12 {
+		if code := post("application/json", "", `{"user":"bob","password":"nope"}`); code != 401 && !(i >= 10 && code == 429) {
+			t.Errorf("failure %d: %d", i, code)
+		}
+	}
+	if code := post("application/json", "", good); code != 429 {
+		t.Errorf("after 10 failures: %d, want 429", code)
+	}
+
+	res, err := http.Get(tp.Server.URL + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var page strings.Builder
+	fmt.Fprint(&page, res.Header.Get("Cache-Control"))
+	if res.Header.Get("Cache-Control") != "no-cache" || res.Header.Get("ETag") == "" {
+		t.Errorf("the page's caching: %v", res.Header)
+	}
+	buf := make([]byte, 4096)
+	n, _ := res.Body.Read(buf)
+	i := strings.Index(string(buf[:n]), "/ui/assets/app.js?h=")
+	if i < 0 {
+		t.Fatalf("the page names no hashed app.js: %s", buf[:n])
+	}
+	ref := string(buf[i:n])
+	ref = ref[:strings.IndexByte(ref, '"')]
+	req, _ := http.NewRequest("GET", tp.Server.URL+ref, nil)
+	req.Header.Set("Accept-Encoding", "gzip") // set by hand: the client then leaves the body compressed
+	res2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || res2.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("the hashed asset: %v", res2.Header)
+	}
+}
