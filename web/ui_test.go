@@ -141,7 +141,7 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.SendKeys("#password", alice.Password),
 		chromedp.Click(`#signin button[type=submit]`),
 		chromedp.WaitVisible("#apps"),
-		chromedp.WaitVisible(`//td[text()="blog"]`),
+		chromedp.WaitVisible(`//td/a[text()="blog"]`),
 	)
 	if err != nil {
 		t.Fatalf("%v; the page says: %s", err, pageText(ctx))
@@ -153,7 +153,7 @@ func TestUIInBrowser(t *testing.T) {
 	if _, err := tp.CreateApp(context.Background(), tp.Principal(t, alice), "alice", paas.AppSpec{Name: "shop"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(step(ctx), chromedp.WaitVisible(`//td[text()="shop"]`)); err != nil {
+	if err := chromedp.Do(step(ctx), chromedp.WaitVisible(`//td/a[text()="shop"]`)); err != nil {
 		t.Fatalf("the new app did not appear: %v", err)
 	}
 	screenshot(t, ctx, "apps-desktop.png", 1280, 800)
@@ -230,5 +230,74 @@ func TestSignInGuards(t *testing.T) {
 	res2.Body.Close()
 	if res2.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || res2.Header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("the hashed asset: %v", res2.Header)
+	}
+}
+
+// TestUIAppLifecycle: in a real browser, create an app, deploy it by
+// choosing its files (the page packs them), see it serve and its logs,
+// change its env (a restart), roll back to the first snapshot after a
+// second deploy, and delete it.
+func TestUIAppLifecycle(t *testing.T) {
+	tp := paastest.NewPlatform(t, paastest.Config{})
+	alice := tp.NewUser(t, "alice")
+	ctx, problems := browser(t)
+	files := func(dir string) []string {
+		var out []string
+		for _, f := range []string{"package.json", "server.js"} {
+			p, _ := filepath.Abs(filepath.Join("..", "testdata", "apps", dir, f))
+			out = append(out, p)
+		}
+		return out
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(step(ctx), actions...); err != nil {
+			t.Fatalf("%s: %v; the page says: %s", what, err, pageText(ctx))
+		}
+	}
+	do("sign in", chromedp.Navigate(tp.Server.URL+"/ui/"), chromedp.WaitVisible("#signin"),
+		chromedp.SendKeys("#user", "alice"), chromedp.SendKeys("#password", alice.Password),
+		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#apps"))
+	do("create", chromedp.SendKeys("#new-app", "hello"), chromedp.Click(`#create button[type=submit]`),
+		chromedp.WaitVisible("#app"), chromedp.WaitVisible(`//h2[@id="app-name" and text()="hello"]`))
+	deploy := func(dir string) {
+		t.Helper()
+		do("deploy "+dir, chromedp.SetUploadFiles("#deploy-files", files(dir)), chromedp.Click(`#deploy button[type=submit]`),
+			chromedp.WaitVisible(`//ol[@id="deploy-steps"]/li[text()="serving"]`))
+	}
+	deploy("hello-v1")
+	do("started", chromedp.WaitVisible(`//span[@id="app-state" and text()="started"]`),
+		chromedp.WaitVisible(`//ul[@id="units"]/li[contains(text(), "running")]`))
+	if a, err := tp.Store.App("alice", "hello"); err != nil || a.State != paas.AppStarted || a.Snapshot == "" {
+		t.Fatalf("the app after the deploy: %+v %v", a, err)
+	}
+	first, _ := tp.Store.App("alice", "hello")
+	do("logs", chromedp.WaitVisible(`//pre[@id="logs" and contains(text(), "starting release")]`))
+	screenshot(t, ctx, "app-desktop.png", 1280, 1400)
+	screenshot(t, ctx, "app-phone.png", 360, 2400)
+	chromedp.Do(step(ctx), chromedp.EmulateViewport(1280, 800))
+
+	do("env", chromedp.Click("#env-add"), chromedp.SendKeys(".env-key", "GREETING"), chromedp.SendKeys(".env-value", "hi"),
+		chromedp.Click(`#env button[type=submit]`), chromedp.WaitVisible(`//pre[@id="logs" and contains(text(), "starting release")]`))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if a, _ := tp.Store.App("alice", "hello"); a.Env["GREETING"] == "hi" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the env was not saved")
+		}
+	}
+	// A second deploy, then a roll back to the first snapshot.
+	time.Sleep(1100 * time.Millisecond) // snapshot ids are to the second
+	deploy("hello-v2")
+	do("roll back", chromedp.Click(`//button[text()="Roll back to `+first.Snapshot+`"]`),
+		chromedp.WaitVisible(`//tbody[@id="snapshots"]/tr/td[text()="`+first.Snapshot+` (active)"]`))
+	do("delete", chromedp.SendKeys("#delete-confirm", "hello"), chromedp.Click(`#delete button[type=submit]`),
+		chromedp.WaitVisible("#apps"), chromedp.WaitVisible("#apps-empty"))
+	if _, err := tp.Store.App("alice", "hello"); !paas.IsNotFound(err) {
+		t.Errorf("the app after its deletion: %v", err)
+	}
+	if len(*problems) > 0 {
+		t.Errorf("the page logged problems: %v", *problems)
 	}
 }

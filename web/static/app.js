@@ -1,50 +1,84 @@
 // The web UI: plain JavaScript, talking to the platform only through its
-// HTTP API. The session token lives in memory only (no cookie), so no
-// other site can make the browser act with it.
+// HTTP API (the Nodejitsu face's /apps routes). The session token lives
+// in memory only (no cookie), so no other site can make the browser act
+// with it. Every text from the API is put in the page as text, never as HTML.
+import { tarGz } from './tar.js';
+
 const $ = (id) => document.getElementById(id);
 let session = null; // {token, user}
-let liveAbort = null;
+let liveAbort = null, logsAbort = null;
+let current = null; // the app shown
 
-function show(id, on) { $(id).hidden = !on; }
+const show = (id, on) => { $(id).hidden = !on; };
 
 function fail(err) {
   $('error').textContent = err.message || String(err);
   show('error', true);
 }
 
-async function call(method, path, body) {
+function clearError() { show('error', false); }
+
+async function call(method, path, body, raw) {
   const headers = { 'Accept': 'application/json' };
   if (session) headers['Authorization'] = 'Bearer ' + session.token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (raw) headers['Content-Type'] = 'application/octet-stream';
+  else if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: raw ? body : body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!res.ok) {
     const e = data && data.error;
-    const msg = (e && (e.message || e)) || (data && data.message) || text || res.statusText;
-    throw new Error(`${msg}`);
+    throw new Error((e && (e.message || e)) || (data && data.message) || text || res.statusText);
   }
   return data;
 }
 
+const appPath = (name, rest = '') => '/apps/' + encodeURIComponent(session.user) + '/' + encodeURIComponent(name) + rest;
+
+// lines streams an NDJSON answer to each(line) until aborted.
+async function lines(path, signal, each) {
+  const res = await fetch(path, { headers: { 'Authorization': 'Bearer ' + session.token }, signal });
+  if (!res.ok) throw new Error(path + ': ' + res.status);
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i); buf = buf.slice(i + 1);
+      if (line.startsWith('{')) await each(JSON.parse(line));
+    }
+  }
+}
+
+// ---- sign in and out ----
+
 async function signIn(ev) {
   ev.preventDefault();
-  show('error', false);
+  clearError();
   try {
     session = await call('POST', '/ui/api/login', { user: $('user').value, password: $('password').value });
     $('password').value = '';
-    await enter();
+    $('who').textContent = session.user;
+    show('signin', false); show('nav', true);
+    live();
+    route();
   } catch (err) { fail(err); }
 }
 
 async function signOut() {
   try { await call('DELETE', '/ui/api/login'); } catch { /* the session ends here anyway */ }
   session = null;
-  if (liveAbort) liveAbort.abort();
-  show('nav', false); show('apps', false); show('signin', true);
+  for (const a of [liveAbort, logsAbort]) if (a) a.abort();
+  show('nav', false); show('apps', false); show('app', false); show('signin', true);
   $('user').focus();
 }
+
+// ---- the list ----
 
 function cell(row, text, cls) {
   const td = document.createElement('td');
@@ -54,6 +88,14 @@ function cell(row, text, cls) {
   return td;
 }
 
+function link(href, text) {
+  const a = document.createElement('a');
+  a.href = href; a.textContent = text;
+  return a;
+}
+
+const runningUnits = (a) => (a.running && a.running.drones || []).filter(d => d.running).length;
+
 async function loadApps() {
   const data = await call('GET', '/apps/' + encodeURIComponent(session.user));
   const body = $('apps-body');
@@ -62,55 +104,218 @@ async function loadApps() {
   show('apps-empty', apps.length === 0);
   for (const a of apps) {
     const tr = document.createElement('tr');
-    cell(tr, a.name);
+    cell(tr, '').appendChild(link('#/app/' + encodeURIComponent(a.name), a.name));
     cell(tr, a.state, 'state-' + a.state);
     cell(tr, a.snapshot || '—');
-    cell(tr, String((a.running && a.running.drones || []).filter(d => d.running).length) + ' / ' + a.drones);
+    cell(tr, runningUnits(a) + ' / ' + a.drones);
     const td = cell(tr, '');
-    if (a.url) {
-      const link = document.createElement('a');
-      link.href = a.url; link.textContent = a.url.replace(/^https?:\/\//, ''); link.rel = 'noopener';
-      td.appendChild(link);
-    }
+    if (a.url) td.appendChild(link(a.url, a.url.replace(/^https?:\/\//, '')));
     body.appendChild(tr);
   }
 }
 
-// live reloads the list on each change the server announces: a streamed
-// answer, one line per change, instead of polling.
+async function createApp(ev) {
+  ev.preventDefault();
+  clearError();
+  const name = $('new-app').value.trim();
+  try {
+    await call('POST', '/apps/' + encodeURIComponent(session.user) + '/' + encodeURIComponent(name), { name });
+    $('new-app').value = '';
+    location.hash = '#/app/' + encodeURIComponent(name);
+  } catch (err) { fail(err); }
+}
+
+// live re-reads what is shown on each change the server announces: a
+// streamed answer, one line per change, instead of polling.
 async function live() {
   liveAbort = new AbortController();
   try {
-    const res = await fetch('/ui/api/changes', { headers: { 'Authorization': 'Bearer ' + session.token }, signal: liveAbort.signal });
-    if (!res.ok) throw new Error('live updates: ' + res.status);
-    const reader = res.body.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i); buf = buf.slice(i + 1);
-        if (line.startsWith('{')) {
-          $('live').textContent = 'Updated ' + new Date().toLocaleTimeString();
-          await loadApps().catch(fail);
-        }
-      }
-    }
+    await lines('/ui/api/changes', liveAbort.signal, async () => {
+      $('live').textContent = 'Updated ' + new Date().toLocaleTimeString();
+      if (current) await loadApp(current).catch(fail);
+      else await loadApps().catch(fail);
+    });
   } catch (err) {
     if (err.name !== 'AbortError') fail(err);
   }
 }
 
-async function enter() {
-  $('who').textContent = session.user;
-  show('signin', false); show('nav', true); show('apps', true);
-  await loadApps();
-  live();
+// ---- one app ----
+
+async function loadApp(name) {
+  const { app: a } = await call('GET', appPath(name));
+  $('app-name').textContent = a.name;
+  $('app-state').textContent = a.state;
+  $('app-state').className = 'state-' + a.state;
+  $('app-url').href = a.url; $('app-url').textContent = a.url.replace(/^https?:\/\//, '');
+  const units = $('units');
+  units.replaceChildren();
+  for (const d of (a.running && a.running.drones) || []) {
+    const li = document.createElement('li');
+    li.textContent = `unit ${d.index}: ${d.running ? 'running' : 'not running'} (${d.id.slice(0, 12)})`;
+    units.appendChild(li);
+  }
+  if (!units.children.length) units.appendChild(Object.assign(document.createElement('li'), { textContent: 'none running' }));
+  const snaps = $('snapshots');
+  snaps.replaceChildren();
+  for (const s of [...a.snapshots].reverse()) {
+    const tr = document.createElement('tr');
+    cell(tr, s.id + (s.id === a.snapshot ? ' (active)' : ''));
+    cell(tr, new Date(s.ctime).toLocaleString());
+    const td = cell(tr, '');
+    if (s.id !== a.snapshot) {
+      const b = document.createElement('button');
+      b.type = 'button'; b.className = 'quiet'; b.textContent = 'Roll back to ' + s.id;
+      b.addEventListener('click', () => act(() => call('POST', appPath(name, '/snapshots/' + encodeURIComponent(s.id) + '/activate'))));
+      td.appendChild(b);
+    }
+    snaps.appendChild(tr);
+  }
+  if (!$('env').dataset.dirty) renderEnv(a.env || {});
+}
+
+function renderEnv(env) {
+  const rows = $('env-rows');
+  rows.replaceChildren();
+  for (const [k, v] of Object.entries(env).sort()) addEnvRow(k, v);
+}
+
+function addEnvRow(k = '', v = '') {
+  const tr = document.createElement('tr');
+  const n = $('env-rows').children.length;
+  for (const [cls, val, label] of [['env-key', k, 'Name'], ['env-value', v, 'Value']]) {
+    const td = document.createElement('td');
+    const input = document.createElement('input');
+    input.className = cls; input.value = val; input.setAttribute('aria-label', label + ' ' + (n + 1));
+    input.addEventListener('input', () => { $('env').dataset.dirty = '1'; });
+    td.appendChild(input); tr.appendChild(td);
+  }
+  $('env-rows').appendChild(tr);
+}
+
+async function saveEnv(ev) {
+  ev.preventDefault();
+  const env = {};
+  for (const tr of $('env-rows').children) {
+    const k = tr.querySelector('.env-key').value.trim();
+    if (k) env[k] = tr.querySelector('.env-value').value;
+  }
+  await act(async () => {
+    await call('PUT', appPath(current), { env });
+    delete $('env').dataset.dirty;
+    await call('POST', appPath(current, '/restart'));
+  });
+}
+
+// act runs an action on the app and shows what it answered.
+async function act(fn) {
+  clearError();
+  try { await fn(); await loadApp(current); } catch (err) { fail(err); }
+}
+
+function step(text, state) {
+  const li = document.createElement('li');
+  li.textContent = text;
+  if (state) li.className = state;
+  $('deploy-steps').appendChild(li);
+  return li;
+}
+
+// deploy packs the chosen files into a .tgz in the browser (or takes a
+// .tgz as it is), uploads it as a new snapshot, activates and starts it.
+async function deploy(ev) {
+  ev.preventDefault();
+  clearError();
+  $('deploy-steps').replaceChildren();
+  const files = [...$('deploy-files').files];
+  try {
+    let archive;
+    if (files.length === 1 && /\.(tgz|tar\.gz)$/.test(files[0].name)) {
+      archive = files[0];
+      step('archive ' + files[0].name, 'done');
+    } else {
+      const s = step('packing ' + files.length + ' files');
+      archive = await tarGz(files);
+      s.className = 'done'; s.textContent = `packed ${files.length} files (${archive.size} bytes)`;
+    }
+    const id = 'ui-' + new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    let s = step('uploading snapshot ' + id);
+    await call('POST', appPath(current, '/snapshots/' + id), archive, true);
+    s.className = 'done'; s.textContent = 'uploaded snapshot ' + id;
+    s = step('starting it');
+    await call('POST', appPath(current, '/snapshots/' + id + '/activate'));
+    const { app } = await call('POST', appPath(current, '/start'));
+    s.className = 'done'; s.textContent = 'serving';
+    const li = step('');
+    li.appendChild(link(app.url, 'open ' + app.url.replace(/^https?:\/\//, '')));
+    li.className = 'done';
+    $('deploy-files').value = '';
+    await loadApp(current);
+  } catch (err) {
+    step(err.message, 'failed');
+    fail(err);
+  }
+}
+
+function follow() {
+  if (logsAbort) logsAbort.abort();
+  logsAbort = new AbortController();
+  const pre = $('logs');
+  pre.textContent = '';
+  const source = $('log-source').value;
+  lines(appPath(current, '/logs?rows=200&follow=1'), logsAbort.signal, (e) => {
+    const j = e.json || {};
+    if (source && j.source !== source) return;
+    pre.textContent += `${e.timestamp.slice(11, 19)} ${j.source}${j.unit ? '/' + j.unit.slice(0, 8) : ''} ${j.message}\n`;
+    if (pre.textContent.length > 200000) pre.textContent = pre.textContent.slice(-150000);
+    pre.scrollTop = pre.scrollHeight;
+  }).catch((err) => { if (err.name !== 'AbortError') fail(err); });
+}
+
+async function deleteApp(ev) {
+  ev.preventDefault();
+  if ($('delete-confirm').value !== current) {
+    fail(new Error('type ' + current + ' to delete it'));
+    return;
+  }
+  try {
+    await call('DELETE', appPath(current));
+    $('delete-confirm').value = '';
+    location.hash = '#/';
+  } catch (err) { fail(err); }
+}
+
+// ---- routing: #/ is the list, #/app/<name> an app ----
+
+async function route() {
+  if (!session) return;
+  clearError();
+  if (logsAbort) logsAbort.abort();
+  const m = location.hash.match(/^#\/app\/(.+)$/);
+  current = m ? decodeURIComponent(m[1]) : null;
+  show('apps', !current); show('app', !!current);
+  try {
+    if (current) {
+      delete $('env').dataset.dirty;
+      $('deploy-steps').replaceChildren();
+      await loadApp(current);
+      follow();
+    } else {
+      await loadApps();
+    }
+  } catch (err) { fail(err); }
 }
 
 $('signin').addEventListener('submit', signIn);
 $('signout').addEventListener('click', signOut);
+$('create').addEventListener('submit', createApp);
+$('start').addEventListener('click', () => act(() => call('POST', appPath(current, '/start'))));
+$('restart').addEventListener('click', () => act(() => call('POST', appPath(current, '/restart'))));
+$('stop').addEventListener('click', () => act(() => call('POST', appPath(current, '/stop'))));
+$('env').addEventListener('submit', saveEnv);
+$('env-add').addEventListener('click', () => addEnvRow());
+$('deploy').addEventListener('submit', deploy);
+$('log-source').addEventListener('change', follow);
+$('delete').addEventListener('submit', deleteApp);
+window.addEventListener('hashchange', route);
 show('signin', true);
