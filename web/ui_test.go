@@ -62,6 +62,18 @@ func browser(t *testing.T) (context.Context, *[]string) {
 	return ctx, problems
 }
 
+// pageAt is the text of the page at url, opened in a tab of its own.
+func pageAt(ctx context.Context, url string) (string, error) {
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	tab, cancelT := context.WithTimeout(tab, 10*time.Second)
+	defer cancelT()
+	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
+		return "", err
+	}
+	return chromedp.Run(tab, chromedp.Evaluate[string]("document.body.innerText"))
+}
+
 // step bounds one group of browser actions.
 func step(ctx context.Context) context.Context {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -233,13 +245,12 @@ func TestSignInGuards(t *testing.T) {
 	}
 }
 
-// TestUIAppLifecycle: in a real browser, create an app, deploy it by
-// choosing its files (the page packs them), see it serve and its logs,
-// change its env (a restart), roll back to the first snapshot after a
-// second deploy, and delete it.
-func TestUIAppLifecycle(t *testing.T) {
-	tp := paastest.NewPlatform(t, paastest.Config{})
-	alice := tp.NewUser(t, "alice")
+// lifecycle is the browser's walk through an app's life on the UI at base,
+// as user: create an app, deploy it by choosing its files (the page packs
+// them), see it serve and its logs, change its env (a restart), roll back
+// to the first snapshot after a second deploy, and delete it. open, when
+// set, checks the app's own address answers want.
+func lifecycle(t *testing.T, base, user, password string, open func(t *testing.T, ctx context.Context, want string), shots bool) {
 	ctx, problems := browser(t)
 	files := func(dir string) []string {
 		var out []string
@@ -255,49 +266,78 @@ func TestUIAppLifecycle(t *testing.T) {
 			t.Fatalf("%s: %v; the page says: %s", what, err, pageText(ctx))
 		}
 	}
-	do("sign in", chromedp.Navigate(tp.Server.URL+"/ui/"), chromedp.WaitVisible("#signin"),
-		chromedp.SendKeys("#user", "alice"), chromedp.SendKeys("#password", alice.Password),
+	do("sign in", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible("#signin"),
+		chromedp.SendKeys("#user", user), chromedp.SendKeys("#password", password),
 		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#apps"))
 	do("create", chromedp.SendKeys("#new-app", "hello"), chromedp.Click(`#create button[type=submit]`),
 		chromedp.WaitVisible("#app"), chromedp.WaitVisible(`//h2[@id="app-name" and text()="hello"]`))
-	deploy := func(dir string) {
+	deploy := func(dir string) string {
 		t.Helper()
 		do("deploy "+dir, chromedp.SetUploadFiles("#deploy-files", files(dir)), chromedp.Click(`#deploy button[type=submit]`),
 			chromedp.WaitVisible(`//ol[@id="deploy-steps"]/li[text()="serving"]`))
+		id, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](`[...document.querySelectorAll('#snapshots td')].map(td => td.textContent).find(t => t.endsWith('(active)')).replace(' (active)', '')`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
 	}
-	deploy("hello-v1")
+	first := deploy("hello-v1")
 	do("started", chromedp.WaitVisible(`//span[@id="app-state" and text()="started"]`),
-		chromedp.WaitVisible(`//ul[@id="units"]/li[contains(text(), "running")]`))
-	if a, err := tp.Store.App("alice", "hello"); err != nil || a.State != paas.AppStarted || a.Snapshot == "" {
-		t.Fatalf("the app after the deploy: %+v %v", a, err)
+		chromedp.WaitVisible(`//ul[@id="units"]/li[contains(text(), ": running")]`))
+	if open != nil {
+		open(t, ctx, "hello v1")
 	}
-	first, _ := tp.Store.App("alice", "hello")
 	do("logs", chromedp.WaitVisible(`//pre[@id="logs" and contains(text(), "starting release")]`))
-	screenshot(t, ctx, "app-desktop.png", 1280, 1400)
-	screenshot(t, ctx, "app-phone.png", 360, 2400)
-	chromedp.Do(step(ctx), chromedp.EmulateViewport(1280, 800))
-
+	if shots {
+		screenshot(t, ctx, "app-desktop.png", 1280, 1400)
+		screenshot(t, ctx, "app-phone.png", 360, 2400)
+		chromedp.Do(step(ctx), chromedp.EmulateViewport(1280, 800))
+	}
 	do("env", chromedp.Click("#env-add"), chromedp.SendKeys(".env-key", "GREETING"), chromedp.SendKeys(".env-value", "hi"),
-		chromedp.Click(`#env button[type=submit]`), chromedp.WaitVisible(`//pre[@id="logs" and contains(text(), "starting release")]`))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if a, _ := tp.Store.App("alice", "hello"); a.Env["GREETING"] == "hi" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the env was not saved")
+		chromedp.Click(`#env button[type=submit]`))
+	// The restart shows in the logs as a second release, and the saved
+	// variable comes back from the API.
+	until := func(what, js string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if ok, err := chromedp.Run(step(ctx), chromedp.Evaluate[bool](js)); err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s; the page says: %s", what, pageText(ctx))
+			}
 		}
 	}
+	until("the restart", `document.getElementById('logs').textContent.split('starting release').length > 2 &&
+		[...document.querySelectorAll('.env-key')].some(i => i.value === 'GREETING')`)
 	// A second deploy, then a roll back to the first snapshot.
 	time.Sleep(1100 * time.Millisecond) // snapshot ids are to the second
-	deploy("hello-v2")
-	do("roll back", chromedp.Click(`//button[text()="Roll back to `+first.Snapshot+`"]`),
-		chromedp.WaitVisible(`//tbody[@id="snapshots"]/tr/td[text()="`+first.Snapshot+` (active)"]`))
-	do("delete", chromedp.SendKeys("#delete-confirm", "hello"), chromedp.Click(`#delete button[type=submit]`),
-		chromedp.WaitVisible("#apps"), chromedp.WaitVisible("#apps-empty"))
-	if _, err := tp.Store.App("alice", "hello"); !paas.IsNotFound(err) {
-		t.Errorf("the app after its deletion: %v", err)
+	second := deploy("hello-v2")
+	if second == first {
+		t.Fatalf("the second deploy made no new snapshot (%s)", second)
 	}
+	if open != nil {
+		open(t, ctx, "hello v2")
+	}
+	do("roll back", chromedp.Click(`//button[text()="Roll back to `+first+`"]`),
+		chromedp.WaitVisible(`//tbody[@id="snapshots"]/tr/td[text()="`+first+` (active)"]`))
+	if open != nil {
+		open(t, ctx, "hello v1")
+	}
+	do("delete", chromedp.Navigate(base+"/ui/#/app/hello"), chromedp.WaitVisible("#delete-confirm"),
+		chromedp.SendKeys("#delete-confirm", "hello"), chromedp.Click(`#delete button[type=submit]`),
+		chromedp.WaitVisible("#apps"), chromedp.WaitVisible("#apps-empty"))
 	if len(*problems) > 0 {
 		t.Errorf("the page logged problems: %v", *problems)
+	}
+}
+
+// TestUIAppLifecycle walks through an app's life on the fake runtime.
+func TestUIAppLifecycle(t *testing.T) {
+	tp := paastest.NewPlatform(t, paastest.Config{})
+	alice := tp.NewUser(t, "alice")
+	lifecycle(t, tp.Server.URL, "alice", alice.Password, nil, true)
+	if _, err := tp.Store.App("alice", "hello"); !paas.IsNotFound(err) {
+		t.Errorf("the app after its deletion: %v", err)
 	}
 }
