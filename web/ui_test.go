@@ -341,3 +341,63 @@ func TestUIAppLifecycle(t *testing.T) {
 		t.Errorf("the app after its deletion: %v", err)
 	}
 }
+
+// TestUISections: the domains, services and event-routing sections show
+// what the platform has, for the user and, switched to, for a team; a
+// service is bound to an app from the page.
+func TestUISections(t *testing.T) {
+	tp := paastest.NewPlatform(t, paastest.Config{Domain: "paas.test"})
+	ctx0 := context.Background()
+	alice := tp.NewUser(t, "alice")
+	pa := tp.Principal(t, alice)
+	tp.NewTeam(t, "acme", alice)
+	if _, err := tp.CreateApp(ctx0, pa, "alice", paas.AppSpec{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.CreateOrVerifyDomain(ctx0, tp.AdminPrincipal(t), "alice", "example.org", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.CreateDatabase(ctx0, pa, "alice", "cache", "redis"); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct {
+		typ string
+		obj map[string]any
+	}{
+		{paas.TypeStream, map[string]any{"id": "site", "name": "site"}},
+		{paas.TypeDestination, map[string]any{"id": "out", "name": "out", "destinationType": "file", "path": "out.ndjson"}},
+		{paas.TypeLink, map[string]any{"id": "site-to-out", "fromId": "site", "toId": "out"}},
+	} {
+		if _, err := tp.CreateConfig(ctx0, pa, "acme", o.typ, o.obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, problems := browser(t)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(step(ctx), actions...); err != nil {
+			t.Fatalf("%s: %v; the page says: %s", what, err, pageText(ctx))
+		}
+	}
+	do("sign in", chromedp.Navigate(tp.Server.URL+"/ui/"), chromedp.WaitVisible("#signin"),
+		chromedp.SendKeys("#user", "alice"), chromedp.SendKeys("#password", alice.Password),
+		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#apps"))
+	do("domains", chromedp.Click(`//nav[@id="tabs"]/a[text()="Domains"]`), chromedp.WaitVisible(`//tbody[@id="domains-body"]/tr/td[text()="example.org"]`))
+	do("services", chromedp.Click(`//nav[@id="tabs"]/a[text()="Services"]`), chromedp.WaitVisible(`//tbody[@id="services-body"]/tr/td[text()="cache"]`),
+		chromedp.Click(`//tbody[@id="services-body"]//button[text()="Bind"]`), chromedp.WaitVisible(`//button[text()="Unbind web"]`))
+	if d, err := tp.Store.Database("alice", "cache"); err != nil || len(d.Apps) != 1 {
+		t.Errorf("the instance after Bind: %+v %v", d.Apps, err)
+	}
+	screenshot(t, ctx, "services-desktop.png", 1280, 700)
+	chromedp.Do(step(ctx), chromedp.EmulateViewport(1280, 800))
+	// The team's objects: its link, with its status.
+	if _, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](`(() => { const s = document.getElementById('owner'); s.value = 'acme'; s.dispatchEvent(new Event('change')); return s.value })()`)); err != nil {
+		t.Fatal(err)
+	}
+	do("events", chromedp.Click(`//nav[@id="tabs"]/a[text()="Event routing"]`), chromedp.WaitVisible(`//tbody[@id="links-body"]/tr/td[text()="site-to-out"]`),
+		chromedp.WaitVisible(`//ul[@id="destinations-list"]/li[contains(text(), "out: file out.ndjson")]`))
+	screenshot(t, ctx, "events-desktop.png", 1280, 700)
+	if len(*problems) > 0 {
+		t.Errorf("the page logged problems: %v", *problems)
+	}
+}

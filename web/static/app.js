@@ -5,7 +5,7 @@
 import { tarGz } from './tar.js';
 
 const $ = (id) => document.getElementById(id);
-let session = null; // {token, user}
+let session = null; // {token, user, owner}: owner is whose objects are shown (the user or a team)
 let liveAbort = null, logsAbort = null;
 let current = null; // the app shown
 
@@ -34,7 +34,10 @@ async function call(method, path, body, raw) {
   return data;
 }
 
-const appPath = (name, rest = '') => '/apps/' + encodeURIComponent(session.user) + '/' + encodeURIComponent(name) + rest;
+const owner = () => session.owner || session.user;
+const appPath = (name, rest = '') => '/apps/' + encodeURIComponent(owner()) + '/' + encodeURIComponent(name) + rest;
+// teamQuery is the now face's ?teamId= for a team owner.
+const teamQuery = () => owner() === session.user ? '' : '?teamId=' + encodeURIComponent(owner());
 
 // lines streams an NDJSON answer to each(line) until aborted.
 async function lines(path, signal, each) {
@@ -64,7 +67,8 @@ async function signIn(ev) {
     session = await call('POST', '/ui/api/login', { user: $('user').value, password: $('password').value });
     $('password').value = '';
     $('who').textContent = session.user;
-    show('signin', false); show('nav', true);
+    show('signin', false); show('nav', true); show('tabs', true);
+    await loadOwners();
     live();
     route();
   } catch (err) { fail(err); }
@@ -74,7 +78,9 @@ async function signOut() {
   try { await call('DELETE', '/ui/api/login'); } catch { /* the session ends here anyway */ }
   session = null;
   for (const a of [liveAbort, logsAbort]) if (a) a.abort();
-  show('nav', false); show('apps', false); show('app', false); show('signin', true);
+  show('nav', false); show('tabs', false);
+  for (const id of sections) show(id, false);
+  show('signin', true);
   $('user').focus();
 }
 
@@ -97,7 +103,7 @@ function link(href, text) {
 const runningUnits = (a) => (a.running && a.running.drones || []).filter(d => d.running).length;
 
 async function loadApps() {
-  const data = await call('GET', '/apps/' + encodeURIComponent(session.user));
+  const data = await call('GET', '/apps/' + encodeURIComponent(owner()));
   const body = $('apps-body');
   body.replaceChildren();
   const apps = (data && data.apps) || [];
@@ -119,7 +125,7 @@ async function createApp(ev) {
   clearError();
   const name = $('new-app').value.trim();
   try {
-    await call('POST', '/apps/' + encodeURIComponent(session.user) + '/' + encodeURIComponent(name), { name });
+    await call('POST', '/apps/' + encodeURIComponent(owner()) + '/' + encodeURIComponent(name), { name });
     $('new-app').value = '';
     location.hash = '#/app/' + encodeURIComponent(name);
   } catch (err) { fail(err); }
@@ -132,8 +138,7 @@ async function live() {
   try {
     await lines('/ui/api/changes', liveAbort.signal, async () => {
       $('live').textContent = 'Updated ' + new Date().toLocaleTimeString();
-      if (current) await loadApp(current).catch(fail);
-      else await loadApps().catch(fail);
+      await refresh().catch(fail);
     });
   } catch (err) {
     if (err.name !== 'AbortError') fail(err);
@@ -285,7 +290,109 @@ async function deleteApp(ev) {
   } catch (err) { fail(err); }
 }
 
-// ---- routing: #/ is the list, #/app/<name> an app ----
+// ---- owners: the user's own objects, or a team's ----
+
+async function loadOwners() {
+  const sel = $('owner');
+  sel.replaceChildren(new Option(session.user + ' (you)', session.user));
+  try {
+    for (const t of await call('GET', '/tsuru/teams') || []) sel.appendChild(new Option('team ' + t.name, t.name));
+  } catch (err) { fail(err); }
+  sel.value = owner();
+}
+
+// ---- the other sections ----
+
+function row(body, values) {
+  const tr = document.createElement('tr');
+  for (const v of values) cell(tr, v === undefined || v === null || v === '' ? '—' : String(v));
+  body.appendChild(tr);
+  return tr;
+}
+
+async function loadDomains() {
+  const q = teamQuery();
+  const [{ domains }, { aliases }, { certs }] = await Promise.all([
+    call('GET', '/domains' + q), call('GET', '/now/aliases' + q), call('GET', '/now/certs' + q)]);
+  const d = $('domains-body'); d.replaceChildren();
+  for (const x of domains) row(d, [x.name, x.isExternal ? 'external' : 'this platform', x.verified ? 'yes' : 'not yet', x.aliases.length]);
+  const a = $('aliases-body'); a.replaceChildren();
+  for (const x of aliases) row(a, [x.alias, x.deploymentId, new Date(x.created).toLocaleString()]);
+  const c = $('certs-body'); c.replaceChildren();
+  for (const x of certs) {
+    const tr = row(c, [x.cn, x.expiration ? new Date(x.expiration).toLocaleDateString() : '', x.error ? 'error: ' + x.error : (x.custom ? 'uploaded' : 'managed')]);
+    if (x.error) tr.lastChild.className = 'bad';
+  }
+}
+
+async function loadServices() {
+  const [{ databases }, { apps }] = await Promise.all([
+    call('GET', '/databases/' + encodeURIComponent(owner())), call('GET', '/apps/' + encodeURIComponent(owner()))]);
+  const body = $('services-body'); body.replaceChildren();
+  for (const db of databases) {
+    const tr = row(body, [db.name, db.type, db.status, '']);
+    const bound = tr.children[3];
+    bound.textContent = '';
+    for (const app of db.apps) {
+      const b = document.createElement('button');
+      b.type = 'button'; b.className = 'quiet'; b.textContent = 'Unbind ' + app;
+      b.addEventListener('click', () => bindCall('DELETE', db.name, app));
+      bound.appendChild(b);
+    }
+    if (!db.apps.length) bound.textContent = 'nothing';
+    const td = cell(tr, '');
+    const free = apps.filter(a => !db.apps.includes(a.name));
+    if (free.length) {
+      const sel = document.createElement('select');
+      sel.setAttribute('aria-label', 'App to bind ' + db.name + ' to');
+      for (const a of free) sel.appendChild(new Option(a.name, a.name));
+      const b = document.createElement('button');
+      b.type = 'button'; b.textContent = 'Bind';
+      b.addEventListener('click', () => bindCall('PUT', db.name, sel.value));
+      td.append(sel, ' ', b);
+    }
+  }
+}
+
+async function bindCall(method, instance, app) {
+  clearError();
+  try {
+    await call(method, '/tsuru/services/instances/' + encodeURIComponent(instance) + '/' + encodeURIComponent(app));
+    await loadServices();
+  } catch (err) { fail(err); }
+}
+
+async function loadEvents() {
+  const ws = encodeURIComponent(owner());
+  const [links, streams, dests] = await Promise.all(['link', 'stream', 'destination'].map(t => call('GET', '/api/' + ws + '/config/' + t)));
+  const body = $('links-body'); body.replaceChildren();
+  for (const l of links.objects) {
+    const st = l.status || {};
+    const tr = row(body, [l.id, l.fromId, l.toId, st.delivered, st.pending, st.failed, st.lastError]);
+    if (st.lastError) tr.lastChild.className = 'bad';
+  }
+  const list = (id, objs, text) => {
+    const ul = $(id); ul.replaceChildren();
+    for (const o of objs) ul.appendChild(Object.assign(document.createElement('li'), { textContent: text(o) }));
+  };
+  list('streams-list', streams.objects, s => `${s.id}: ${s.kind || 'ingest'}${s.app ? ' of app ' + s.app : ''}, ${(s.publicKeys || []).length + (s.privateKeys || []).length} key(s)`);
+  list('destinations-list', dests.objects, d => `${d.id}: ${d.destinationType} ${d.url || d.path || d.instance || ''}`);
+}
+
+// ---- routing: #/ apps, #/app/<name>, #/domains, #/services, #/events ----
+
+const sections = ['apps', 'app', 'domains', 'services', 'events'];
+let view = 'apps';
+
+async function refresh() {
+  switch (view) {
+    case 'app': return loadApp(current);
+    case 'domains': return loadDomains();
+    case 'services': return loadServices();
+    case 'events': return loadEvents();
+    default: return loadApps();
+  }
+}
 
 async function route() {
   if (!session) return;
@@ -293,7 +400,12 @@ async function route() {
   if (logsAbort) logsAbort.abort();
   const m = location.hash.match(/^#\/app\/(.+)$/);
   current = m ? decodeURIComponent(m[1]) : null;
-  show('apps', !current); show('app', !!current);
+  view = current ? 'app' : ({ '#/domains': 'domains', '#/services': 'services', '#/events': 'events' })[location.hash] || 'apps';
+  for (const id of sections) show(id, id === view);
+  for (const a of $('tabs').querySelectorAll('a')) {
+    if (a.getAttribute('href') === (location.hash || '#/')) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
   try {
     if (current) {
       delete $('env').dataset.dirty;
@@ -301,7 +413,7 @@ async function route() {
       await loadApp(current);
       follow();
     } else {
-      await loadApps();
+      await refresh();
     }
   } catch (err) { fail(err); }
 }
@@ -318,4 +430,5 @@ $('deploy').addEventListener('submit', deploy);
 $('log-source').addEventListener('change', follow);
 $('delete').addEventListener('submit', deleteApp);
 window.addEventListener('hashchange', route);
+$('owner').addEventListener('change', () => { session.owner = $('owner').value; location.hash = '#/'; route(); });
 show('signin', true);
