@@ -100,6 +100,7 @@ func New(p *platform.Platform, auth *api.Authenticator, log *slog.Logger) *UI {
 		{Method: "POST", Path: Prefix + "/api/login", Name: "uiSignIn", Handle: u.signIn},
 		{Method: "DELETE", Path: Prefix + "/api/login", Name: "uiSignOut", Handle: auth.With(u.signOut)},
 		{Method: "GET", Path: Prefix + "/api/changes", Name: "uiChanges", Handle: auth.With(u.changes)},
+		{Method: "GET", Path: Prefix + "/api/users", Name: "uiUsers", Handle: auth.With(u.users)},
 	})
 	return u
 }
@@ -241,4 +242,18 @@ func (u *UI) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 			flusher.Flush()
 		}
 	}
+}
+
+// users lists the accounts for an admin: no face lists users.
+func (u *UI) users(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
+	users, err := u.p.Users(r.Context(), pr)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(users))
+	for _, x := range users {
+		out = append(out, map[string]any{"name": x.Name, "email": x.Email, "confirmed": x.Confirmed, "admin": x.Admin, "created": x.Created})
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
 }

@@ -145,6 +145,20 @@ func TestUIInBrowser(t *testing.T) {
 		t.Errorf("the error shown: %q %v", errText, err)
 	}
 	screenshot(t, ctx, "signin-desktop.png", 1280, 800)
+	// The first load's budget: what the page and its assets weighed on the
+	// wire, and when it was interactive (reported, not asserted: a timing).
+	budget, err := chromedp.Run(step(ctx), chromedp.Evaluate[[]float64](`(() => {
+		const nav = performance.getEntriesByType('navigation')[0];
+		const bytes = [nav, ...performance.getEntriesByType('resource')].reduce((n, e) => n + e.transferSize, 0);
+		return [bytes, nav.domInteractive];
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first load: %.0f bytes transferred, interactive after %.0f ms", budget[0], budget[1])
+	if budget[0] > 100<<10 {
+		t.Errorf("the first load transferred %.0f bytes, over the 100 KB budget", budget[0])
+	}
 
 	if _, err := chromedp.Run(step(ctx), chromedp.Evaluate[string]("document.getElementById('password').value = ''")); err != nil {
 		t.Fatal(err)
@@ -397,6 +411,18 @@ func TestUISections(t *testing.T) {
 	do("events", chromedp.Click(`//nav[@id="tabs"]/a[text()="Event routing"]`), chromedp.WaitVisible(`//tbody[@id="links-body"]/tr/td[text()="site-to-out"]`),
 		chromedp.WaitVisible(`//ul[@id="destinations-list"]/li[contains(text(), "out: file out.ndjson")]`))
 	screenshot(t, ctx, "events-desktop.png", 1280, 700)
+	do("the team's members", chromedp.Click(`//nav[@id="tabs"]/a[text()="Apps"]`), chromedp.WaitVisible(`//p[@id="members" and contains(text(), "alice")]`))
+	if hidden, _ := chromedp.Run(step(ctx), chromedp.Evaluate[bool](`document.getElementById('users-tab').hidden`)); !hidden {
+		t.Error("a user who is no admin sees the users screen")
+	}
+	// An admin lists the users.
+	do("sign out", chromedp.Click("#signout"), chromedp.WaitVisible("#signin"))
+	if _, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](`document.getElementById('user').value = ''`)); err != nil {
+		t.Fatal(err)
+	}
+	do("admin", chromedp.SendKeys("#user", "admin"), chromedp.SendKeys("#password", tp.Admin.Password),
+		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#users-tab"),
+		chromedp.Click("#users-tab"), chromedp.WaitVisible(`//tbody[@id="users-body"]/tr/td[text()="alice"]`))
 	if len(*problems) > 0 {
 		t.Errorf("the page logged problems: %v", *problems)
 	}

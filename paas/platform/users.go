@@ -200,3 +200,17 @@ func (p *Platform) mailInvite(name, email, code string) {
 		p.log.Error("send invite code", "user", name, "err", err)
 	}
 }
+
+// Users lists every account, for an admin (the web UI's users screen).
+func (p *Platform) Users(ctx context.Context, pr *paas.Principal) ([]paas.User, error) {
+	if pr == nil {
+		return nil, paas.Unauthorized("authentication required")
+	}
+	if !pr.IsAdmin() {
+		return nil, paas.Forbidden("only admins list users")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return p.store.Users()
+}

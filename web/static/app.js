@@ -69,6 +69,9 @@ async function signIn(ev) {
     $('who').textContent = session.user;
     show('signin', false); show('nav', true); show('tabs', true);
     await loadOwners();
+    const me = await call('GET', '/api/me').catch(() => null);
+    session.admin = !!(me && me.user && me.user.admin);
+    show('users-tab', session.admin);
     live();
     route();
   } catch (err) { fail(err); }
@@ -104,6 +107,11 @@ const runningUnits = (a) => (a.running && a.running.drones || []).filter(d => d.
 
 async function loadApps() {
   const data = await call('GET', '/apps/' + encodeURIComponent(owner()));
+  if (owner() !== session.user) {
+    const team = await call('GET', '/tsuru/teams/' + encodeURIComponent(owner()));
+    $('members').textContent = 'Team ' + team.name + ': ' + (team.users || []).map(u => u.name || u).join(', ');
+  }
+  show('members', owner() !== session.user);
   const body = $('apps-body');
   body.replaceChildren();
   const apps = (data && data.apps) || [];
@@ -381,7 +389,13 @@ async function loadEvents() {
 
 // ---- routing: #/ apps, #/app/<name>, #/domains, #/services, #/events ----
 
-const sections = ['apps', 'app', 'domains', 'services', 'events'];
+const sections = ['apps', 'app', 'domains', 'services', 'events', 'users'];
+
+async function loadUsers() {
+  const { users } = await call('GET', '/ui/api/users');
+  const body = $('users-body'); body.replaceChildren();
+  for (const u of users) row(body, [u.name, u.email, u.confirmed ? 'yes' : 'not yet', u.admin ? 'yes' : '']);
+}
 let view = 'apps';
 
 async function refresh() {
@@ -390,6 +404,7 @@ async function refresh() {
     case 'domains': return loadDomains();
     case 'services': return loadServices();
     case 'events': return loadEvents();
+    case 'users': return loadUsers();
     default: return loadApps();
   }
 }
@@ -400,7 +415,7 @@ async function route() {
   if (logsAbort) logsAbort.abort();
   const m = location.hash.match(/^#\/app\/(.+)$/);
   current = m ? decodeURIComponent(m[1]) : null;
-  view = current ? 'app' : ({ '#/domains': 'domains', '#/services': 'services', '#/events': 'events' })[location.hash] || 'apps';
+  view = current ? 'app' : ({ '#/domains': 'domains', '#/services': 'services', '#/events': 'events', '#/users': 'users' })[location.hash] || 'apps';
   for (const id of sections) show(id, id === view);
   for (const a of $('tabs').querySelectorAll('a')) {
     if (a.getAttribute('href') === (location.hash || '#/')) a.setAttribute('aria-current', 'page');
