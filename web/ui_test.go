@@ -324,6 +324,22 @@ func lifecycle(t *testing.T, base, user, password string, open func(t *testing.T
 	}
 	until("the restart", `document.getElementById('logs').textContent.split('starting release').length > 2 &&
 		[...document.querySelectorAll('.env-key')].some(i => i.value === 'GREETING')`)
+	// A private variable: saved, and shown masked (an empty value with a
+	// placeholder), never its value.
+	do("private env", chromedp.Click("#env-add"),
+		chromedp.SendKeys(`//tbody[@id="env-rows"]/tr[last()]//input[@class="env-key"]`, "TOKEN"),
+		chromedp.SendKeys(`//tbody[@id="env-rows"]/tr[last()]//input[@class="env-value"]`, "s3cret-token"),
+		chromedp.Click(`//tbody[@id="env-rows"]/tr[last()]//input[@class="env-private"]`),
+		chromedp.Click(`#env button[type=submit]`))
+	until("the private variable", `(() => { const k = [...document.querySelectorAll('.env-key')].find(i => i.value === 'TOKEN');
+		return !!k && k.readOnly && k.closest('tr').querySelector('.env-value').value === '' }) ()`)
+	if shown, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](
+		`document.body.innerHTML + [...document.querySelectorAll('input')].map(i => i.value).join(' ')`)); err != nil || strings.Contains(shown, "s3cret-token") {
+		t.Errorf("the page holds a private value (%v)", err)
+	}
+	// Scaled to two units, both running.
+	do("scale", chromedp.SetValue("#scale-units", "2"), chromedp.Click(`#scale button[type=submit]`))
+	until("two units", `document.querySelectorAll('#units li').length === 2 && [...document.querySelectorAll('#units li')].every(li => li.textContent.includes(': running'))`)
 	// A second deploy, then a roll back to the first snapshot.
 	time.Sleep(1100 * time.Millisecond) // snapshot ids are to the second
 	second := deploy("hello-v2")

@@ -35,6 +35,20 @@ async function call(method, path, body, raw) {
 }
 
 const owner = () => session.owner || session.user;
+// tsuru calls a Tsuru route whose answer streams {"Message"} lines and
+// reports a failure as an {"Error"} line.
+async function tsuru(method, path, body) {
+  const res = await fetch('/tsuru' + path, { method, headers: { 'Authorization': 'Bearer ' + session.token,
+    'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const m = JSON.parse(line);
+    if (m.Error || (m.error && !res.ok)) throw new Error(m.Error || m.error.message || m.error);
+  }
+  if (!res.ok) throw new Error(text || res.statusText);
+}
+
 const appPath = (name, rest = '') => '/apps/' + encodeURIComponent(owner()) + '/' + encodeURIComponent(name) + rest;
 // teamQuery is the now face's ?teamId= for a team owner.
 const teamQuery = () => owner() === session.user ? '' : '?teamId=' + encodeURIComponent(owner());
@@ -161,8 +175,15 @@ async function loadApp(name) {
   $('app-state').textContent = a.state;
   $('app-state').className = 'state-' + a.state;
   $('app-url').href = a.url; $('app-url').textContent = a.url.replace(/^https?:\/\//, '');
+  $('resources').textContent = `${a.drones} unit(s) wanted, ${a.memory} MB and ${a.cpus} CPU each`;
+  if (document.activeElement !== $('scale-units')) $('scale-units').value = a.drones;
   const units = $('units');
   units.replaceChildren();
+  const unitSel = $('log-unit');
+  const chosen = unitSel.value;
+  unitSel.replaceChildren(new Option('every unit', ''));
+  for (const d of (a.running && a.running.drones) || []) unitSel.appendChild(new Option('unit ' + d.index, d.id));
+  unitSel.value = [...unitSel.options].some(o => o.value === chosen) ? chosen : '';
   for (const d of (a.running && a.running.drones) || []) {
     const li = document.createElement('li');
     li.textContent = `unit ${d.index}: ${d.running ? 'running' : 'not running'} (${d.id.slice(0, 12)})`;
@@ -184,37 +205,66 @@ async function loadApp(name) {
     }
     snaps.appendChild(tr);
   }
-  if (!$('env').dataset.dirty) renderEnv(a.env || {});
+  if (!$('env').dataset.dirty) await loadEnv(name);
 }
 
-function renderEnv(env) {
-  const rows = $('env-rows');
-  rows.replaceChildren();
-  for (const [k, v] of Object.entries(env).sort()) addEnvRow(k, v);
-}
+// The env comes from the Tsuru face, which masks private values: they are
+// shown as such and sent back only when changed.
+let envLoaded = {}; // name → {value, public}
 
-function addEnvRow(k = '', v = '') {
-  const tr = document.createElement('tr');
-  const n = $('env-rows').children.length;
-  for (const [cls, val, label] of [['env-key', k, 'Name'], ['env-value', v, 'Value']]) {
-    const td = document.createElement('td');
-    const input = document.createElement('input');
-    input.className = cls; input.value = val; input.setAttribute('aria-label', label + ' ' + (n + 1));
-    input.addEventListener('input', () => { $('env').dataset.dirty = '1'; });
-    td.appendChild(input); tr.appendChild(td);
+async function loadEnv(name) {
+  const vars = await call('GET', '/tsuru/apps/' + encodeURIComponent(name) + '/env');
+  envLoaded = {};
+  $('env-rows').replaceChildren();
+  for (const v of vars.sort((a, b) => a.name.localeCompare(b.name))) {
+    envLoaded[v.name] = v;
+    addEnvRow(v.name, v.public ? v.value : '', !v.public);
   }
+}
+
+function addEnvRow(k = '', v = '', priv = false) {
+  const tr = document.createElement('tr');
+  const n = $('env-rows').children.length + 1;
+  const key = Object.assign(document.createElement('input'), { className: 'env-key', value: k });
+  key.setAttribute('aria-label', 'Name ' + n);
+  const val = Object.assign(document.createElement('input'), { className: 'env-value', value: v });
+  val.setAttribute('aria-label', 'Value ' + n);
+  if (priv && k) val.placeholder = 'private: type a new value to change it';
+  const box = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'env-private', checked: priv });
+  box.setAttribute('aria-label', 'Private ' + n);
+  if (k) { key.readOnly = true; box.disabled = true; }
+  for (const el of [key, val, box]) {
+    el.addEventListener('input', () => { $('env').dataset.dirty = '1'; });
+    const td = document.createElement('td'); td.appendChild(el); tr.appendChild(td);
+  }
+  const td = document.createElement('td');
+  const rm = Object.assign(document.createElement('button'), { type: 'button', className: 'quiet', textContent: 'Remove' });
+  rm.setAttribute('aria-label', 'Remove variable ' + n);
+  rm.addEventListener('click', () => { tr.remove(); $('env').dataset.dirty = '1'; });
+  td.appendChild(rm); tr.appendChild(td);
   $('env-rows').appendChild(tr);
 }
 
 async function saveEnv(ev) {
   ev.preventDefault();
-  const env = {};
+  const pub = {}, priv = {}, kept = new Set();
   for (const tr of $('env-rows').children) {
     const k = tr.querySelector('.env-key').value.trim();
-    if (k) env[k] = tr.querySelector('.env-value').value;
+    if (!k) continue;
+    kept.add(k);
+    const v = tr.querySelector('.env-value').value;
+    const old = envLoaded[k];
+    const isPrivate = tr.querySelector('.env-private').checked;
+    if (old && !old.public && v === '') continue; // a private value left as it was
+    if (old && old.public && old.value === v) continue;
+    (isPrivate ? priv : pub)[k] = v;
   }
+  const gone = Object.keys(envLoaded).filter(k => !kept.has(k));
+  const app = '/apps/' + encodeURIComponent(current) + '/env';
   await act(async () => {
-    await call('PUT', appPath(current), { env });
+    if (Object.keys(pub).length) await tsuru('POST', app + '?noRestart=true', pub);
+    if (Object.keys(priv).length) await tsuru('POST', app + '?noRestart=true&private=true', priv);
+    if (gone.length) await tsuru('DELETE', app + '?noRestart=true&' + gone.map(k => 'env=' + encodeURIComponent(k)).join('&'));
     delete $('env').dataset.dirty;
     await call('POST', appPath(current, '/restart'));
   });
@@ -238,9 +288,39 @@ function step(text, state) {
 // .tgz as it is), uploads it as a new snapshot, activates and starts it.
 async function deploy(ev) {
   ev.preventDefault();
+  const files = [...$('deploy-files').files];
+  if (!files.length) { fail(new Error('choose the app\'s files first, or drop them')); return; }
+  await deployFiles(files);
+}
+
+// filesOf reads what was dropped: files, and folders walked whole (each
+// file given its path inside the folder).
+async function filesOf(items) {
+  const out = [];
+  const walk = async (entry, prefix) => {
+    if (entry.isFile) {
+      const f = await new Promise((ok, ko) => entry.file(ok, ko));
+      Object.defineProperty(f, 'webkitRelativePath', { value: prefix + f.name });
+      out.push(f);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, ko) => reader.readEntries(ok, ko));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e, prefix + entry.name + '/');
+      }
+    }
+  };
+  for (const it of items) {
+    const entry = it.webkitGetAsEntry && it.webkitGetAsEntry();
+    if (entry) await walk(entry, '');
+  }
+  return out;
+}
+
+async function deployFiles(files) {
   clearError();
   $('deploy-steps').replaceChildren();
-  const files = [...$('deploy-files').files];
   try {
     let archive;
     if (files.length === 1 && /\.(tgz|tar\.gz)$/.test(files[0].name)) {
@@ -275,10 +355,11 @@ function follow() {
   logsAbort = new AbortController();
   const pre = $('logs');
   pre.textContent = '';
-  const source = $('log-source').value;
+  const source = $('log-source').value, unit = $('log-unit').value;
   lines(appPath(current, '/logs?rows=200&follow=1'), logsAbort.signal, (e) => {
     const j = e.json || {};
     if (source && j.source !== source) return;
+    if (unit && j.unit !== unit) return;
     pre.textContent += `${e.timestamp.slice(11, 19)} ${j.source}${j.unit ? '/' + j.unit.slice(0, 8) : ''} ${j.message}\n`;
     if (pre.textContent.length > 200000) pre.textContent = pre.textContent.slice(-150000);
     pre.scrollTop = pre.scrollHeight;
@@ -443,6 +524,20 @@ $('env').addEventListener('submit', saveEnv);
 $('env-add').addEventListener('click', () => addEnvRow());
 $('deploy').addEventListener('submit', deploy);
 $('log-source').addEventListener('change', follow);
+$('log-unit').addEventListener('change', follow);
+$('scale').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  act(() => call('POST', appPath(current, '/cloud'), [{ drones: Number($('scale-units').value) }]));
+});
+const drop = $('dropzone');
+drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', async (ev) => {
+  ev.preventDefault();
+  drop.classList.remove('over');
+  const files = await filesOf([...ev.dataTransfer.items]);
+  if (files.length) await deployFiles(files);
+});
 $('delete').addEventListener('submit', deleteApp);
 window.addEventListener('hashchange', route);
 $('owner').addEventListener('change', () => { session.owner = $('owner').value; location.hash = '#/'; route(); });
