@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -402,6 +403,16 @@ func TestUISections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
+		"package":   json.RawMessage(`{"name":"web","scripts":{"start":"node server.js"}}`),
+		"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.CreateDeployment(ctx0, pa, "alice", files, nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx, problems := browser(t)
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -413,6 +424,11 @@ func TestUISections(t *testing.T) {
 		chromedp.SendKeys("#user", "alice"), chromedp.SendKeys("#password", alice.Password),
 		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#apps"))
 	do("domains", chromedp.Click(`//nav[@id="tabs"]/a[text()="Domains"]`), chromedp.WaitVisible(`//tbody[@id="domains-body"]/tr/td[text()="example.org"]`))
+	do("a record", chromedp.SendKeys("#record-name", "www"), chromedp.SendKeys("#record-value", "192.0.2.7"),
+		chromedp.Click(`#add-record button[type=submit]`), chromedp.WaitVisible(`//tbody[@id="records-body"]/tr/td[text()="www.example.org"]`))
+	do("a domain", chromedp.SendKeys("#domain-name", "second.test"), chromedp.Click(`#add-domain button[type=submit]`),
+		chromedp.WaitVisible(`//tbody[@id="domains-body"]/tr/td[text()="second.test"]`))
+	do("the app's deployments", chromedp.Navigate(tp.Server.URL+"/ui/#/app/web"), chromedp.WaitVisible(`//ul[@id="deployments"]/li/a[starts-with(text(), "web-")]`))
 	do("services", chromedp.Click(`//nav[@id="tabs"]/a[text()="Services"]`), chromedp.WaitVisible(`//tbody[@id="services-body"]/tr/td[text()="cache"]`),
 		chromedp.Click(`//tbody[@id="services-body"]//button[text()="Bind"]`), chromedp.WaitVisible(`//button[text()="Unbind web"]`))
 	if d, err := tp.Store.Database("alice", "cache"); err != nil || len(d.Apps) != 1 {

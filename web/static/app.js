@@ -205,6 +205,17 @@ async function loadApp(name) {
     }
     snaps.appendChild(tr);
   }
+  const deps = await call('GET', '/now/list?app=' + encodeURIComponent(name) + teamQuery().replace('?', '&'));
+  const dl = $('deployments'); dl.replaceChildren();
+  for (const d of deps.deployments) {
+    const li = document.createElement('li');
+    li.append(d.state + ' · ');
+    if (d.url) li.appendChild(link('http://' + d.url, d.url));
+    else li.append('(files still uploading)');
+    li.append(' · ' + new Date(d.created).toLocaleString());
+    dl.appendChild(li);
+  }
+  if (!dl.children.length) dl.appendChild(Object.assign(document.createElement('li'), { textContent: 'none (deploy with the now CLI or POST /now/deployments)' }));
   if (!$('env').dataset.dirty) await loadEnv(name);
 }
 
@@ -407,11 +418,41 @@ async function loadDomains() {
   for (const x of domains) row(d, [x.name, x.isExternal ? 'external' : 'this platform', x.verified ? 'yes' : 'not yet', x.aliases.length]);
   const a = $('aliases-body'); a.replaceChildren();
   for (const x of aliases) row(a, [x.alias, x.deploymentId, new Date(x.created).toLocaleString()]);
+  const sel = $('record-domain'), chosen = sel.value;
+  sel.replaceChildren(...domains.filter(x => !x.isExternal && x.verified).map(x => new Option(x.name, x.name)));
+  if (chosen) sel.value = chosen;
+  const r = $('records-body'); r.replaceChildren();
+  for (const x of domains.filter(x => !x.isExternal && x.verified)) {
+    const { records } = await call('GET', '/domains/' + encodeURIComponent(x.name) + '/records' + q);
+    for (const rec of records) row(r, [(rec.name ? rec.name + '.' : '') + x.name, rec.type, rec.value]);
+  }
   const c = $('certs-body'); c.replaceChildren();
   for (const x of certs) {
     const tr = row(c, [x.cn, x.expiration ? new Date(x.expiration).toLocaleDateString() : '', x.error ? 'error: ' + x.error : (x.custom ? 'uploaded' : 'managed')]);
     if (x.error) tr.lastChild.className = 'bad';
   }
+}
+
+async function addDomain(ev) {
+  ev.preventDefault();
+  clearError();
+  try {
+    const d = await call('POST', '/domains' + teamQuery(), { name: $('domain-name').value.trim(), isExternal: $('domain-external').checked });
+    if (!d.verified) fail(new Error(`to verify it, add a TXT record _now.${$('domain-name').value.trim()} with ${d.verifyToken}, then add it again`));
+    $('domain-name').value = '';
+    await loadDomains();
+  } catch (err) { fail(err); }
+}
+
+async function addRecord(ev) {
+  ev.preventDefault();
+  clearError();
+  try {
+    await call('POST', '/domains/' + encodeURIComponent($('record-domain').value) + '/records' + teamQuery(),
+      { name: $('record-name').value.trim(), type: $('record-type').value, value: $('record-value').value.trim() });
+    $('record-name').value = ''; $('record-value').value = '';
+    await loadDomains();
+  } catch (err) { fail(err); }
 }
 
 async function loadServices() {
@@ -521,6 +562,8 @@ $('start').addEventListener('click', () => act(() => call('POST', appPath(curren
 $('restart').addEventListener('click', () => act(() => call('POST', appPath(current, '/restart'))));
 $('stop').addEventListener('click', () => act(() => call('POST', appPath(current, '/stop'))));
 $('env').addEventListener('submit', saveEnv);
+$('add-domain').addEventListener('submit', addDomain);
+$('add-record').addEventListener('submit', addRecord);
 $('env-add').addEventListener('click', () => addEnvRow());
 $('deploy').addEventListener('submit', deploy);
 $('log-source').addEventListener('change', follow);
