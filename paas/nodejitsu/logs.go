@@ -103,6 +103,51 @@ func (f *Face) appLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	return nil
 }
 
+// defaultLogLines is what GET /logs/:u/:app answers without an amount
+// (nodejitsu-api 0.6's default).
+const defaultLogLines = 10
+
+// logLine is an entry as nodejitsu-api 0.6 (preacher-api) and jitsu 0.15
+// read it, in GET /logs/:u/:app and the live tail alike.
+func logLine(e paas.LogEntry) map[string]any {
+	service := "logs/stdout"
+	if e.Stream == "stderr" {
+		service = "logs/stderr"
+	}
+	return map[string]any{"description": e.Text, "time": e.Time.Unix(), "service": service}
+}
+
+// appLogLines answers the app's last lines as a JSON array, newest first:
+// jitsu 0.15 reverses it to print, and crashes on an object.
+func (f *Face) appLogLines(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
+	rows := defaultLogLines
+	v := ps.ByName("amount")
+	if v == "" {
+		v = r.URL.Query().Get("rows")
+	}
+	if v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return paas.BadRequest("the amount of lines must be a positive number")
+		}
+		rows = min(n, maxLogRows)
+	}
+	a, err := f.p.App(r.Context(), pr, ps.ByName("user"), ps.ByName("app"))
+	if err != nil {
+		return err
+	}
+	entries, _, err := f.p.TailLogs(r.Context(), pr, a, nil, rows)
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(entries))
+	for i := len(entries) - 1; i >= 0; i-- {
+		out = append(out, logLine(entries[i]))
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // userLogs answers {"<app>": {"data": […]}, …} for every app of the user.
 func (f *Face) userLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pr *paas.Principal) error {
 	from, until, rows, err := parseLogQuery(w, r, ps)

@@ -147,8 +147,9 @@ func (f *Face) routes() []api.Route {
 		{Method: "POST", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
 		{Method: "GET", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
 		{Method: "POST", Path: "/logs/:user/:app", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
-		{Method: "GET", Path: "/logs/:user/:app", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
-		{Method: "GET", Path: "/logs/:user/:app/:amount", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
+		// The 0.5+ client's listing: an array, newest first (clients.md).
+		{Method: "GET", Path: "/logs/:user/:app", Name: "appLogLines", Handle: f.auth.With(f.appLogLines)},
+		{Method: "GET", Path: "/logs/:user/:app/:amount", Name: "appLogLines", Handle: f.auth.With(f.appLogLines)},
 	}
 }
 

@@ -198,7 +198,11 @@ func TestTeamApps(t *testing.T) {
 			}
 		}},
 		{"olga", olga.Basic(), "POST", "/logs/crew/crewapp", map[string]any{"from": "NOW-1DAY", "until": "NOW", "rows": 10}, 200, hasLog},
-		{"carl", carl.Bearer(), "GET", "/logs/crew/crewapp/5", nil, 200, hasLog},
+		{"carl", carl.Bearer(), "GET", "/logs/crew/crewapp/5", nil, 200, func(t *testing.T, r resp) {
+			if !strings.Contains(string(r.Body), `"description":"hello crew"`) {
+				t.Errorf("GET logs: %s", r.Body)
+			}
+		}},
 		{"carl", carl.Basic(), "POST", "/logs/crew", "{}", 200, func(t *testing.T, r resp) {
 			if !hasAppLine(get(r.obj(t), "crewapp", "data")) {
 				t.Errorf("team logs = %s", r.Body)
