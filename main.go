@@ -152,6 +152,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	}
 	intFlag(&cfg.AppQuota, "app-quota", "PAAS_APP_QUOTA", d.AppQuota, "apps", "apps one owner (user or team) may have; 0: no limit")
 	durFlag(&cfg.IdleTimeout, "idle-timeout", "PAAS_IDLE_TIMEOUT", d.IdleTimeout, "a now deployment no alias points at is stopped (FROZEN) after this long without a request, and started again by the next one; 0: never (default 15m)")
+	intFlag(&cfg.NowRateLimit, "now-rate-limit", "PAAS_NOW_RATE_LIMIT", d.NowRateLimit, "requests", "requests per minute the now face allows each caller (or client address); 0: the document's 600")
 	intFlag(&cfg.EventBacklog, "event-backlog", "PAAS_EVENT_BACKLOG", d.EventBacklog, "events", "events a stream keeps for its links at most; past it the oldest are dropped and counted (default 100000)")
 	cfg.EventsAllowPrivate = os.Getenv("PAAS_EVENTS_ALLOW_PRIVATE") == "true"
 	fs.BoolVar(&cfg.EventsAllowPrivate, "events-allow-private", cfg.EventsAllowPrivate, "let webhook destinations call loopback and private addresses, e.g. a receiver on the LAN (env PAAS_EVENTS_ALLOW_PRIVATE=true)")
@@ -175,7 +176,8 @@ func serve(args []string) error {
 	for _, bad := range []struct {
 		env string
 		bad bool
-	}{{"PAAS_APP_QUOTA", cfg.AppQuota < 0}, {"PAAS_EVENT_BACKLOG", cfg.EventBacklog < 0}, {"PAAS_IDLE_TIMEOUT", cfg.IdleTimeout < 0}} {
+	}{{"PAAS_APP_QUOTA", cfg.AppQuota < 0}, {"PAAS_EVENT_BACKLOG", cfg.EventBacklog < 0}, {"PAAS_IDLE_TIMEOUT", cfg.IdleTimeout < 0},
+		{"PAAS_NOW_RATE_LIMIT", cfg.NowRateLimit < 0}} {
 		if bad.bad {
 			return fmt.Errorf("%s=%q: not a number ≥ 0 (a duration such as 15m for PAAS_IDLE_TIMEOUT)", bad.env, os.Getenv(bad.env))
 		}

@@ -58,6 +58,9 @@ type Config struct {
 	MongoDBImage    string
 	// AppQuota is how many apps one owner may have (0: no limit).
 	AppQuota int
+	// NowRateLimit is the now face's requests per principal (or client
+	// address) per minute (0: now.DefaultRateLimit, the document's 600).
+	NowRateLimit int
 	// EventBacklog is how many events a stream keeps for its links at
 	// most (0: events.DefaultBacklog); past it the oldest are dropped.
 	EventBacklog int
@@ -353,7 +356,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		proxy.SetHTTPSPort(port)
 		tlsGetCert = certs.GetCertificate
 	}
-	handler := NewFaces(p, log, FaceOptions{CARoot: caRoot}).Handler()
+	faceOpts := FaceOptions{CARoot: caRoot}
+	if cfg.NowRateLimit > 0 {
+		faceOpts.Now = append(faceOpts.Now, now.WithRateLimit(cfg.NowRateLimit, time.Minute))
+	}
+	handler := NewFaces(p, log, faceOpts).Handler()
 	stopping := make(chan struct{})
 	var inflight sync.WaitGroup // API requests being served
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
