@@ -16,6 +16,11 @@ type Snapshot struct {
 	Created  time.Time       `json:"created"`
 	Filename string          `json:"filename"`
 	Size     int64           `json:"size"` // bytes of the uploaded archive
+	// Archive is the SHA-1 of the archive as uploaded, kept as a blob so
+	// that a download gives back the same bytes ("": made from the files,
+	// e.g. a now deployment's). ArchiveData carries it to the store.
+	Archive     string `json:"archive,omitempty"`
+	ArchiveData []byte `json:"-"`
 	Files    []File          `json:"files"`
 	Package  json.RawMessage `json:"package"`
 	Cmd      []string        `json:"cmd"`     // how the app starts
@@ -26,6 +31,15 @@ type Snapshot struct {
 }
 
 var snapshotIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+
+// Blobs are the stored contents the snapshot references: its files, and
+// its archive as uploaded when it is kept.
+func (s Snapshot) Blobs() []File {
+	if s.Archive == "" {
+		return s.Files
+	}
+	return append(append([]File(nil), s.Files...), File{Path: "(archive)", SHA1: s.Archive})
+}
 
 // ValidateSnapshotID checks a snapshot name. ".tgz" is reserved: the API
 // serves the archive of snapshot X at X.tgz.

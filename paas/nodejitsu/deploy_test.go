@@ -190,7 +190,12 @@ func TestJitsuDeployCycle(t *testing.T) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		t.Errorf("download Content-Type = %q", ct)
 	}
+	// Byte for byte the upload (jitsu and users compare checksums).
+	if !bytes.Equal(r.Body, archive) {
+		t.Errorf("the download (%d bytes) is not the upload (%d bytes)", len(r.Body), len(archive))
+	}
 	got := untgz(t, r.Body)
+	delete(got, "package/") // the upload's directory entry, given back too
 	if len(got) != len(files) {
 		t.Errorf("download has %d files, want %d: %v", len(got), len(files), got)
 	}

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 
 	"github.com/selfhost/paas/paas"
@@ -28,8 +29,21 @@ func (p *Platform) WriteSnapshotArchive(ctx context.Context, pr *paas.Principal,
 	if err != nil {
 		return s, err
 	}
+	if s.Archive != "" {
+		data, err := p.store.Blob(s.Archive)
+		if err != nil {
+			return s, err
+		}
+		_, err = w.Write(data)
+		return s, err
+	}
 	return s, paas.WriteArchive(w, s.Files, p.store.Blob)
 }
+
+// maxKeptArchive bounds the archives kept as uploaded (a download of a
+// bigger one is made again from its files): the store holds a value in
+// memory while it writes it.
+const maxKeptArchive = 64 << 20
 
 // UploadSnapshot stores a new snapshot of owner's app from a .tgz archive.
 // Nothing is stored unless the archive is valid and complete.
@@ -54,9 +68,22 @@ func (p *Platform) UploadSnapshot(ctx context.Context, pr *paas.Principal, owner
 		return paas.Snapshot{}, err
 	}
 	defer spool.Close()
-	cr := &countingReader{r: body}
+	// The upload as it came, beside its files, so a download gives back
+	// the same bytes (and the same checksum as the client's).
+	raw, err := os.CreateTemp(p.cfg.SpoolDir, "paas-upload-*")
+	if err != nil {
+		return paas.Snapshot{}, err
+	}
+	defer os.Remove(raw.Name())
+	defer raw.Close()
+	cr := &countingReader{r: io.TeeReader(body, raw)}
 	files, err := paas.ReadArchive(cr, p.cfg.Archive, spool)
 	if err != nil {
+		return paas.Snapshot{}, err
+	}
+	// The gzip trailer (and any padding) after the tar's end is part of
+	// the upload too.
+	if _, err := io.Copy(io.Discard, io.LimitReader(cr, 1<<20)); err != nil {
 		return paas.Snapshot{}, err
 	}
 	sn, err := paas.SnapshotFromFiles(files)
@@ -65,6 +92,12 @@ func (p *Platform) UploadSnapshot(ctx context.Context, pr *paas.Principal, owner
 	}
 	sn.Owner, sn.App, sn.ID, sn.Size = a.Owner, a.Name, id, cr.n
 	sn.Filename = a.Name + "-" + id + ".tgz"
+	if cr.n <= maxKeptArchive {
+		if sn.ArchiveData, err = os.ReadFile(raw.Name()); err != nil {
+			return paas.Snapshot{}, err
+		}
+		sn.ArchiveData = sn.ArchiveData[:min(int64(len(sn.ArchiveData)), cr.n)]
+	}
 	sn, err = p.store.CreateSnapshot(sn, files)
 	if err != nil {
 		return sn, err

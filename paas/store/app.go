@@ -203,7 +203,7 @@ func deleteAppTx(tx *bolt.Tx, a paas.App) error {
 		return err
 	}
 	for _, sn := range all {
-		if err := releaseFiles(tx, sn.Files); err != nil {
+		if err := releaseFiles(tx, sn.Blobs()); err != nil {
 			return err
 		}
 	}

@@ -390,7 +390,7 @@ func (c *checker) blobs() {
 		if _, ok := c.apps[joinKey(sn.Owner, sn.App)]; !ok {
 			c.addf("snapshot %s: the app %s/%s does not exist", sn.ID, sn.Owner, sn.App)
 		}
-		for _, f := range sn.Files {
+		for _, f := range sn.Blobs() {
 			refs[f.SHA1]++
 		}
 	})

@@ -153,7 +153,7 @@ func (s *Store) DeleteDeployment(uid string) (paas.Deployment, error) {
 				if err := tx.Bucket(bucketSnapshots).Delete(key(d.Owner, d.App, d.UID)); err != nil {
 					return d, err
 				}
-				if err := releaseFiles(tx, sn.Files); err != nil {
+				if err := releaseFiles(tx, sn.Blobs()); err != nil {
 					return d, err
 				}
 			}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -45,8 +47,31 @@ func (s *Store) createSnapshotTx(tx *bolt.Tx, sn paas.Snapshot, files []paas.Arc
 		}
 		sn.Files = append(sn.Files, f.File)
 	}
+	if len(sn.ArchiveData) > 0 {
+		sum := sha1.Sum(sn.ArchiveData)
+		sn.Archive = hex.EncodeToString(sum[:])
+		if err := addBlobRef(blobs, refs, sn.Archive, sn.ArchiveData); err != nil {
+			return sn, err
+		}
+		sn.ArchiveData = nil
+	}
 	sn.Created = s.now()
 	return sn, putJSON(snaps, k, sn)
+}
+
+// addBlobRef counts one more reference to the content sha, storing data
+// when it is the first.
+func addBlobRef(blobs, refs *bolt.Bucket, sha string, data []byte) error {
+	n := uint64(0)
+	if v := refs.Get([]byte(sha)); v != nil {
+		var err error
+		if n, err = readU64(bucketBlobRefs, []byte(sha), v); err != nil {
+			return err
+		}
+	} else if err := blobs.Put([]byte(sha), data); err != nil {
+		return fmt.Errorf("store blob %s: %w", sha, err)
+	}
+	return refs.Put([]byte(sha), u64(n+1))
 }
 
 // releaseFiles drops one reference to each file, deleting unreferenced content.
@@ -107,7 +132,7 @@ func (s *Store) DeleteSnapshot(owner, app, id string) error {
 		if err != nil {
 			return err
 		}
-		return releaseFiles(tx, sn.Files)
+		return releaseFiles(tx, sn.Blobs())
 	})
 }
 
