@@ -10,21 +10,21 @@ import (
 // Snapshot is one uploaded version of an app's code: the unit of deployment
 // (a Tsuru deploy, a now deployment).
 type Snapshot struct {
-	Owner    string          `json:"owner"`
-	App      string          `json:"app"`
-	ID       string          `json:"id"`
-	Created  time.Time       `json:"created"`
-	Filename string          `json:"filename"`
-	Size     int64           `json:"size"` // bytes of the uploaded archive
+	Owner    string    `json:"owner"`
+	App      string    `json:"app"`
+	ID       string    `json:"id"`
+	Created  time.Time `json:"created"`
+	Filename string    `json:"filename"`
+	Size     int64     `json:"size"` // bytes of the uploaded archive
 	// Archive is the SHA-1 of the archive as uploaded, kept as a blob so
 	// that a download gives back the same bytes ("": made from the files,
 	// e.g. a now deployment's). ArchiveData carries it to the store.
-	Archive     string `json:"archive,omitempty"`
-	ArchiveData []byte `json:"-"`
-	Files    []File          `json:"files"`
-	Package  json.RawMessage `json:"package"`
-	Cmd      []string        `json:"cmd"`     // how the app starts
-	Install  bool            `json:"install"` // dependencies to install at build
+	Archive     string          `json:"archive,omitempty"`
+	ArchiveData []byte          `json:"-"`
+	Files       []File          `json:"files"`
+	Package     json.RawMessage `json:"package"`
+	Cmd         []string        `json:"cmd"`     // how the app starts
+	Install     bool            `json:"install"` // dependencies to install at build
 	// How its last deploy went (Tsuru's deploy list shows it).
 	DeployDuration time.Duration `json:"deploy_duration,omitempty"`
 	DeployError    string        `json:"deploy_error,omitempty"`
