@@ -26,6 +26,7 @@ type Face struct {
 	a       *api.Adapter
 	router  *api.Router
 	signups *api.Limiter // sign-ups and reset requests per client address: each costs a hash and a mail
+	sockets primusSockets // the live tails open, per user
 
 	signupWindow time.Duration
 }
@@ -147,6 +148,8 @@ func (f *Face) routes() []api.Route {
 		{Method: "POST", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
 		{Method: "GET", Path: "/logs/:user", Name: "userLogs", Handle: f.auth.With(f.userLogs)},
 		{Method: "POST", Path: "/logs/:user/:app", Name: "appLogs", Handle: f.auth.With(f.appLogs)},
+		// The 0.5+ client's live tail (a websocket; see primus.go).
+		{Method: "GET", Path: "/primus", Name: "primus", Handle: f.auth.With(f.primus)},
 		// The 0.5+ client's listing: an array, newest first (clients.md).
 		{Method: "GET", Path: "/logs/:user/:app", Name: "appLogLines", Handle: f.auth.With(f.appLogLines)},
 		{Method: "GET", Path: "/logs/:user/:app/:amount", Name: "appLogLines", Handle: f.auth.With(f.appLogLines)},

@@ -459,6 +459,12 @@ func routeCases(h *harness) []paastest.Case {
 		{Method: "POST", Pattern: "/logs/:user/:app", Class: paastest.Owned, Want: 200, Req: ownerPath("/logs/:u/:a", map[string]any{"from": "NOW-3YEARS", "until": "NOW", "rows": 15}), Check: checked(logData)},
 		{Method: "GET", Pattern: "/logs/:user/:app", Class: paastest.Owned, Want: 200, Req: ownerPath("/logs/:u/:a", nil), Check: checked(logLines)},
 		{Method: "GET", Pattern: "/logs/:user/:app/:amount", Class: paastest.Owned, Want: 200, Req: ownerPath("/logs/:u/:a/5", nil), Check: checked(logLines)},
+		// A plain GET is no websocket: once the caller may see the app, the
+		// upgrade is asked for (TestPrimusLiveTail speaks the socket).
+		{Method: "GET", Pattern: "/primus", Class: paastest.Owned, Want: http.StatusUpgradeRequired,
+			Req: func(_ *testing.T, o paastest.Account, _ string) (string, any) {
+				return "/primus?subscribe=logs/" + o.Name + "/" + appOf(o.Name), nil
+			}},
 	}
 }
 
