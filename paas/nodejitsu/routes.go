@@ -25,7 +25,7 @@ type Face struct {
 	auth    *api.Authenticator
 	a       *api.Adapter
 	router  *api.Router
-	signups *api.Limiter // sign-ups and reset requests per client address: each costs a hash and a mail
+	signups *api.Limiter  // sign-ups and reset requests per client address: each costs a hash and a mail
 	sockets primusSockets // the live tails open, per user
 
 	signupWindow time.Duration
