@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"os"
 	"strings"
 	"testing"
@@ -108,5 +110,45 @@ func TestDockerServices(t *testing.T) {
 	must(200, "DELETE", "/services/instances/docs", nil)
 	if svcs, err := d.Services(context.Background()); err != nil || len(svcs) != 0 {
 		t.Errorf("servers left after removal: %+v %v", svcs, err)
+	}
+}
+
+// TestDockerDatabaseMetadata: what jitsu prints of a redis database (its
+// metadata host, port and password) is what a client on the instance's
+// network connects with.
+func TestDockerDatabaseMetadata(t *testing.T) {
+	d := dockertest.New(t)
+	base := dockertest.HostBase(t, d)
+	redisImage := serviceImageFor(t, d, runtime.KindRedis)
+	t.Cleanup(func() {
+		svcs, _ := d.Services(context.Background())
+		for _, s := range svcs {
+			_ = d.RemoveService(context.Background(), s.ID)
+		}
+	})
+	s := startServer(t, t.TempDir(), d, base, func(c *server.Config) { c.RedisImage = redisImage })
+	s.must(201, "POST", "/databases/admin/kv", []byte(`{"type":"redistogo"}`), nil)
+	var db struct {
+		Database struct {
+			Type     string
+			Metadata struct {
+				Host, Password string
+				Port           int
+			}
+		}
+	}
+	s.must(200, "GET", "/databases/admin/kv", nil, &db)
+	m := db.Database.Metadata
+	if db.Database.Type != "redistogo" || m.Host == "" || m.Port != 6379 || m.Password == "" {
+		t.Fatalf("metadata: %+v", db.Database)
+	}
+	svcs, err := d.Services(context.Background())
+	if err != nil || len(svcs) != 1 {
+		t.Fatalf("services: %+v %v", svcs, err)
+	}
+	out, err := exec.Command("docker", "run", "--rm", "--network", svcs[0].Network, "-e", "REDISCLI_AUTH="+m.Password,
+		"--entrypoint", "redis-cli", redisImage, "--no-auth-warning", "-h", m.Host, "-p", fmt.Sprint(m.Port), "PING").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "PONG" {
+		t.Errorf("redis-cli with the metadata: %q %v", out, err)
 	}
 }
