@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -403,13 +402,7 @@ func TestUISections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
-		"package":   json.RawMessage(`{"name":"web","scripts":{"start":"node server.js"}}`),
-		"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := paastest.AppFiles(t, "web")
 	if _, err := tp.CreateDeployment(ctx0, pa, "alice", files, nil); err != nil {
 		t.Fatal(err)
 	}

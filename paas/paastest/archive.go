@@ -5,11 +5,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/selfhost/paas/paas"
 )
 
 // TarEntry is one member of a test archive. Type 0 is a regular file; Mode 0
@@ -107,4 +110,18 @@ func DirFS(t testing.TB, dir string) fs.FS {
 		t.Fatal(err)
 	}
 	return os.DirFS(dir)
+}
+
+// AppFiles are the files of a minimal app named name (package.json and a
+// server.js that listens), as a now deployment takes them.
+func AppFiles(t testing.TB, name string) []paas.ArchiveFile {
+	t.Helper()
+	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
+		"package":   json.RawMessage(`{"name":"` + name + `","scripts":{"start":"node server.js"}}`),
+		"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/selfhost/paas/paas"
@@ -27,13 +26,7 @@ func TestCertOwner(t *testing.T) {
 	if _, err := tp.CreateRecord(ctx, pa, "alice", "shop.example.org", paas.Record{Name: "api", Type: "A", Value: "192.0.2.1"}, false); err != nil {
 		t.Fatal(err)
 	}
-	files, err := paas.DeploymentFiles(map[string]json.RawMessage{
-		"package":   json.RawMessage(`{"name":"site","scripts":{"start":"node server.js"}}`),
-		"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := paastest.AppFiles(t, "site")
 	dep, err := tp.CreateDeployment(ctx, pa, "alice", files, nil)
 	if err != nil {
 		t.Fatal(err)

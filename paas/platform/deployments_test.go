@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -34,13 +33,7 @@ func TestReconcileDeployments(t *testing.T) {
 	alice := tp.NewUser(t, "alice")
 	pa := tp.Principal(t, alice)
 	mk := func(name string) paas.Deployment {
-		files, err := paas.DeploymentFiles(map[string]json.RawMessage{
-			"package":   json.RawMessage(`{"name":"` + name + `","scripts":{"start":"node server.js"}}`),
-			"server.js": json.RawMessage(`"require('http').createServer().listen(process.env.PORT)"`),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		files := paastest.AppFiles(t, name)
 		d, err := tp.CreateDeployment(ctx, pa, "alice", files, nil)
 		if err != nil {
 			t.Fatal(err)
