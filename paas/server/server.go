@@ -713,23 +713,14 @@ func freezeIdle(ctx context.Context, wg *sync.WaitGroup, p *platform.Platform, i
 }
 
 func (t *routeTable) refresh() {
-	apps, err := t.store.AllApps()
+	src, err := t.store.RouteSource()
 	if err != nil {
 		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
 		return
 	}
+	apps, deps, aliases := src.Apps, src.Deployments, src.Aliases
 	backends := t.deployer.Routes()
-	table := make(ingress.Table, len(apps))
-	deps, err := t.store.AllDeployments()
-	if err != nil {
-		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
-		return
-	}
-	aliases, err := t.store.AllAliases()
-	if err != nil {
-		t.log.Error("rebuild routes; still serving the previous ones", "err", err)
-		return
-	}
+	table := make(ingress.Table, len(apps)+len(deps)+len(aliases))
 	byUID := make(map[string]paas.Deployment, len(deps))
 	t.mu.Lock()
 	activity := make(map[string]*atomic.Int64, len(deps))

@@ -325,3 +325,35 @@ func deleteLogsOf(tx *bolt.Tx, key string) error {
 	}
 	return tx.Bucket(bucketLogCounts).Delete([]byte(key))
 }
+
+// RouteSource is what the ingress's table is built from, read in one
+// transaction and without unsealing anyone's env: routing needs names,
+// states and hostnames only, so a change costs the same JSON decoding
+// whatever the apps hold, and no decryption per app.
+type RouteSource struct {
+	Apps        []paas.App // Env and SealedEnv empty
+	Deployments []paas.Deployment
+	Aliases     []paas.Alias
+}
+
+// RouteSource reads the routing view.
+func (s *Store) RouteSource() (RouteSource, error) {
+	return view(s, func(tx *bolt.Tx) (RouteSource, error) {
+		var src RouteSource
+		var err error
+		if src.Apps, err = list[paas.App](tx.Bucket(bucketApps), nil); err != nil {
+			return src, err
+		}
+		for i := range src.Apps {
+			src.Apps[i].SealedEnv = nil
+		}
+		if src.Deployments, err = list[paas.Deployment](tx.Bucket(bucketDeployments), nil); err != nil {
+			return src, err
+		}
+		for i := range src.Deployments {
+			src.Deployments[i].SealedEnv = nil
+		}
+		src.Aliases, err = list[paas.Alias](tx.Bucket(bucketAliases), nil)
+		return src, err
+	})
+}
