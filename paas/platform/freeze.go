@@ -112,14 +112,13 @@ func (p *Platform) thaw(ctx context.Context, d paas.Deployment) error {
 // whose last request (lastUsed; zero: none since the platform started) and
 // last state change are both older than idle. It returns how many it froze.
 func (p *Platform) FreezeIdle(ctx context.Context, idle time.Duration, lastUsed func(target string) time.Time) (int, error) {
-	deps, err := p.store.AllDeployments()
+	// The routing view: no deployment's env is unsealed for this check,
+	// which runs a few times per idle period however many there are.
+	src, err := p.store.RouteSource()
 	if err != nil {
 		return 0, err
 	}
-	aliases, err := p.store.AllAliases()
-	if err != nil {
-		return 0, err
-	}
+	deps, aliases := src.Deployments, src.Aliases
 	aliased := map[string]bool{}
 	for _, a := range aliases {
 		aliased[a.Deployment] = true
