@@ -400,3 +400,44 @@ func (p *Platform) Quota(ctx context.Context, pr *paas.Principal, owner string) 
 	}
 	return limit, inUse, err
 }
+
+// AppListing is an app as a list shows it: no env, what serves it, and
+// how many snapshots (deploys) it has.
+type AppListing struct {
+	App       paas.App
+	Release   paas.Release
+	Serving   bool
+	Snapshots int
+}
+
+// VisibleAppListing is VisibleApps for lists: one store read for every
+// app the caller may see, none of their env unsealed, and their releases
+// from the deployer's memory, so a list's cost does not grow with what
+// each app holds.
+func (p *Platform) VisibleAppListing(ctx context.Context, pr *paas.Principal) ([]AppListing, error) {
+	if pr == nil {
+		return nil, paas.Unauthorized("authentication required")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var owners []string
+	if !pr.IsAdmin() {
+		teams, err := p.store.TeamsOf(pr.User.Name)
+		if err != nil {
+			return nil, err
+		}
+		owners = append([]string{pr.User.Name}, teamNames(teams)...)
+	}
+	sums, err := p.store.AppSummaries(owners)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AppListing, 0, len(sums))
+	for _, s := range sums {
+		rel, ok := p.deployer.Release(s.App.Key())
+		out = append(out, AppListing{App: s.App, Release: rel, Serving: ok, Snapshots: s.Snapshots})
+	}
+	slices.SortFunc(out, func(a, b AppListing) int { return strings.Compare(a.App.Name, b.App.Name) })
+	return out, nil
+}

@@ -357,3 +357,38 @@ func (s *Store) RouteSource() (RouteSource, error) {
 		return src, err
 	})
 }
+
+// AppSummary is an app as lists show it: without its env (never unsealed
+// for a list) and with its number of snapshots.
+type AppSummary struct {
+	App       paas.App
+	Snapshots int
+}
+
+// AppSummaries lists the apps of owners (nil: every owner), by owner then
+// name, in one transaction.
+func (s *Store) AppSummaries(owners []string) ([]AppSummary, error) {
+	return view(s, func(tx *bolt.Tx) ([]AppSummary, error) {
+		var apps []paas.App
+		if owners == nil {
+			var err error
+			if apps, err = list[paas.App](tx.Bucket(bucketApps), nil); err != nil {
+				return nil, err
+			}
+		}
+		for _, o := range owners {
+			more, err := list[paas.App](tx.Bucket(bucketApps), prefix(o))
+			if err != nil {
+				return nil, err
+			}
+			apps = append(apps, more...)
+		}
+		out := make([]AppSummary, 0, len(apps))
+		snaps := tx.Bucket(bucketSnapshots)
+		for _, a := range apps {
+			a.SealedEnv = nil
+			out = append(out, AppSummary{App: a, Snapshots: count(snaps, prefix(a.Owner, a.Name))})
+		}
+		return out, nil
+	})
+}

@@ -85,11 +85,18 @@ type appView struct {
 func (f *Face) host(a paas.App) string { return a.Subdomain + "." + f.p.Config().Domain }
 
 func (f *Face) view(ctx context.Context, pr *paas.Principal, a paas.App) appView {
+	rel, ok, err := f.p.Release(ctx, pr, a.Owner, a.Name)
+	deploys, _ := f.p.SnapshotCount(ctx, pr, a.Owner, a.Name)
+	return f.viewOf(a, rel, ok && err == nil, deploys)
+}
+
+// viewOf is the app's view from what serves it and its snapshot count.
+func (f *Face) viewOf(a paas.App, rel paas.Release, serving bool, deploys int) appView {
 	v := appView{Name: a.Name, Platform: platformName, Teams: []string{a.Owner}, Units: []unitView{}, Ip: f.host(a),
 		Cname: []string{}, Owner: a.Owner, TeamOwner: a.Owner, Pool: poolOf(a), State: string(a.State),
 		Plan: planView{Name: "default", Memory: int64(a.EffectiveMemoryMB()) << 20, CpuShare: 1024, Default: true},
 		Lock: lockView{AcquireDate: time.Time{}.Format(time.RFC3339)}}
-	if rel, ok, err := f.p.Release(ctx, pr, a.Owner, a.Name); err == nil && ok {
+	if serving {
 		for _, u := range rel.Units {
 			status := "stopped"
 			if u.Running {
@@ -99,9 +106,7 @@ func (f *Face) view(ctx context.Context, pr *paas.Principal, a paas.App) appView
 				Status: status, ProcessName: "web", Ip: v.Ip})
 		}
 	}
-	if n, err := f.p.SnapshotCount(ctx, pr, a.Owner, a.Name); err == nil {
-		v.Deploys = uint(n)
-	}
+	v.Deploys = uint(deploys)
 	return v
 }
 
@@ -114,7 +119,7 @@ func shortID(id string) string {
 }
 
 func (f *Face) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Params, pr *paas.Principal) error {
-	apps, err := f.p.VisibleApps(r.Context(), pr)
+	apps, err := f.p.VisibleAppListing(r.Context(), pr)
 	if err != nil {
 		return err
 	}
@@ -124,7 +129,7 @@ func (f *Face) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	}
 	out := make([]appView, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, f.view(r.Context(), pr, a))
+		out = append(out, f.viewOf(a.App, a.Release, a.Serving, a.Snapshots))
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
