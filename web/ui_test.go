@@ -285,17 +285,23 @@ func lifecycle(t *testing.T, base, user, password string, open func(t *testing.T
 		chromedp.Click(`#signin button[type=submit]`), chromedp.WaitVisible("#apps"))
 	do("create", chromedp.SendKeys("#new-app", "hello"), chromedp.Click(`#create button[type=submit]`),
 		chromedp.WaitVisible("#app"), chromedp.WaitVisible(`//h2[@id="app-name" and text()="hello"]`))
-	deploy := func(dir string) string {
+	// deploy returns the new active snapshot, once the page shows one
+	// other than prev (the list is re-read just after "serving" shows).
+	deploy := func(dir, prev string) string {
 		t.Helper()
 		do("deploy "+dir, chromedp.SetUploadFiles("#deploy-files", files(dir)), chromedp.Click(`#deploy button[type=submit]`),
 			chromedp.WaitVisible(`//ol[@id="deploy-steps"]/li[text()="serving"]`))
-		id, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](`[...document.querySelectorAll('#snapshots td')].map(td => td.textContent).find(t => t.endsWith('(active)')).replace(' (active)', '')`))
-		if err != nil {
-			t.Fatal(err)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			id, err := chromedp.Run(step(ctx), chromedp.Evaluate[string](`(([...document.querySelectorAll('#snapshots td')].map(td => td.textContent).find(t => t.endsWith('(active)')) || '').replace(' (active)', ''))`))
+			if err == nil && id != "" && id != prev {
+				return id
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deploy %s: the active snapshot is still %q (%v)", dir, id, err)
+			}
 		}
-		return id
 	}
-	first := deploy("hello-v1")
+	first := deploy("hello-v1", "")
 	do("started", chromedp.WaitVisible(`//span[@id="app-state" and text()="started"]`),
 		chromedp.WaitVisible(`//ul[@id="units"]/li[contains(text(), ": running")]`))
 	if open != nil {
@@ -342,10 +348,7 @@ func lifecycle(t *testing.T, base, user, password string, open func(t *testing.T
 	until("two units", `document.querySelectorAll('#units li').length === 2 && [...document.querySelectorAll('#units li')].every(li => li.textContent.includes(': running'))`)
 	// A second deploy, then a roll back to the first snapshot.
 	time.Sleep(1100 * time.Millisecond) // snapshot ids are to the second
-	second := deploy("hello-v2")
-	if second == first {
-		t.Fatalf("the second deploy made no new snapshot (%s)", second)
-	}
+	deploy("hello-v2", first)
 	if open != nil {
 		open(t, ctx, "hello v2")
 	}
