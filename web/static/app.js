@@ -564,7 +564,7 @@ $('stop').addEventListener('click', () => act(() => call('POST', appPath(current
 $('env').addEventListener('submit', saveEnv);
 $('add-domain').addEventListener('submit', addDomain);
 $('add-record').addEventListener('submit', addRecord);
-$('env-add').addEventListener('click', () => addEnvRow());
+$('env-add').addEventListener('click', () => { $('env').dataset.dirty = '1'; addEnvRow(); });
 $('deploy').addEventListener('submit', deploy);
 $('log-source').addEventListener('change', follow);
 $('log-unit').addEventListener('change', follow);
