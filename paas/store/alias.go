@@ -201,6 +201,30 @@ func (s *Store) unserveApp(tx *bolt.Tx, owner, name string) error {
 	return s.putApp(tx, app)
 }
 
+// renameAppHostAliases follows an app's new subdomain in the alias that
+// gives its hostname to deployment uid, so the listing and the lookup by
+// host name the hostname that is served, not the one it had.
+func renameAppHostAliases(tx *bolt.Tx, owner, uid, oldSub, newSub string) error {
+	aliases, err := aliasesOf(tx, owner, uid)
+	if err != nil {
+		return err
+	}
+	for _, al := range aliases {
+		zone, ok := strings.CutPrefix(al.Host, oldSub+".")
+		if !al.AppHost || !ok {
+			continue
+		}
+		if err := tx.Bucket(bucketAliasHosts).Delete([]byte(al.Host)); err != nil {
+			return err
+		}
+		al.Host = newSub + "." + zone
+		if err := putAlias(tx, al); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // dropAlias removes the alias's records and index entries.
 func dropAlias(tx *bolt.Tx, a paas.Alias) error {
 	if a.Label != "" {

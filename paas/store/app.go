@@ -178,6 +178,11 @@ func (s *Store) UpdateApp(owner, name string, fn func(*paas.App) error) (paas.Ap
 			if err := releaseHost(tx, oldSub, appHost(owner, name)); err != nil {
 				return a, err
 			}
+			if a.ServedBy != "" {
+				if err := renameAppHostAliases(tx, owner, a.ServedBy, oldSub, a.Subdomain); err != nil {
+					return a, err
+				}
+			}
 		}
 		a.Updated = s.now()
 		return a, s.putApp(tx, a)

@@ -197,6 +197,23 @@ func TestAliases(t *testing.T) {
 		t.Errorf("Check: %v", err)
 	}
 
+	// A new subdomain renames the alias that serves it.
+	if _, err := s.UpdateApp("alice", "web", func(a *paas.App) error { a.Subdomain = "site"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.AliasByHost("site." + zone); err != nil || a.UID != own.UID || !a.AppHost || a.Deployment != "d1" {
+		t.Errorf("the alias by its new hostname = %+v %v", a, err)
+	}
+	if _, err := s.AliasByHost("web." + zone); !paas.IsNotFound(err) {
+		t.Errorf("the alias by its old hostname: %v", err)
+	}
+	if a, _ := s.App("alice", "web"); a.ServedBy != "d1" {
+		t.Errorf("the renamed app is still served by d1: %+v", a)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check after the rename: %v", err)
+	}
+
 	// The app's own units take its hostname back: that alias goes.
 	if _, err := s.UpdateApp("alice", "web", func(a *paas.App) error { a.ServedBy = ""; return nil }); err != nil {
 		t.Fatal(err)
