@@ -210,6 +210,9 @@ func TestAliases(t *testing.T) {
 	if a, _ := s.App("alice", "web"); a.ServedBy != "d1" {
 		t.Errorf("the renamed app is still served by d1: %+v", a)
 	}
+	if a, _, err := s.SetAlias("web."+zone, zone, b1); err != nil || a.Label != "web" {
+		t.Errorf("the old name, free again, as bob's alias = %+v %v", a, err)
+	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check after the rename: %v", err)
 	}
