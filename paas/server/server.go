@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -405,6 +406,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.DNSAddr != "" {
 		dnsAddr = dnsSrv.UDPAddr().String()
 	}
+	// Start-up (compiling schemas, the local CA, the reconcile) leaves
+	// garbage that the background scavenger would hand back to the OS only
+	// over minutes: an idle server should not hold it. One forced GC, once.
+	debug.FreeOSMemory()
 	log.Info("platform serving", "api", "http://"+apiLn.Addr().String(), "ingress", "http://"+httpLn.Addr().String(),
 		"https", httpsAddr, "dns", dnsAddr, "domain", cfg.Domain, "data", cfg.DataDir)
 	if cfg.Ready != nil {
