@@ -83,11 +83,7 @@ func (p *Platform) ConfigObject(ctx context.Context, pr *paas.Principal, owner, 
 		if err := knownType(typ); err != nil {
 			return nil, err
 		}
-		raw, err := p.store.Config(owner, typ, id)
-		if err != nil {
-			return nil, err
-		}
-		obj, err := decodeConfig(raw)
+		obj, err := p.storedConfig(owner, typ, id)
 		if err != nil {
 			return nil, err
 		}
@@ -119,11 +115,7 @@ func (p *Platform) UpdateConfig(ctx context.Context, pr *paas.Principal, owner, 
 		if err := knownType(typ); err != nil {
 			return nil, err
 		}
-		raw, err := p.store.Config(owner, typ, id)
-		if err != nil {
-			return nil, err
-		}
-		old, err := decodeConfig(raw)
+		old, err := p.storedConfig(owner, typ, id)
 		if err != nil {
 			return nil, err
 		}
@@ -289,6 +281,15 @@ func knownType(typ string) error {
 		}
 	}
 	return paas.NotFound("unknown config type %q (types: %v)", typ, paas.ConfigTypes)
+}
+
+// storedConfig reads and decodes owner's object typ/id.
+func (p *Platform) storedConfig(owner, typ, id string) (map[string]any, error) {
+	raw, err := p.store.Config(owner, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	return decodeConfig(raw)
 }
 
 func decodeConfig(raw []byte) (map[string]any, error) {
