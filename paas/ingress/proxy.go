@@ -259,9 +259,10 @@ func (p *Proxy) Close() {
 // cannot be reached; otherwise it proxies, including protocol upgrades.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
-	e := p.routes.Load().entries[hostKey(r.Host)]
+	host := hostKey(r.Host)
+	e := p.routes.Load().entries[host]
 	if e != nil && e.route.Asleep {
-		if e = p.awake(w, r, e); e == nil {
+		if e = p.awake(w, r, host); e == nil {
 			return
 		}
 	}
@@ -316,10 +317,10 @@ func (e *entry) activity() *atomic.Int64 {
 	return e.route.Activity
 }
 
-// awake holds r while its app wakes, and returns the entry that then
-// serves it; nil when it answered r itself (the wake failed or timed out,
-// or the client went away).
-func (p *Proxy) awake(w http.ResponseWriter, r *http.Request, e *entry) *entry {
+// awake holds r, for host, while its app wakes, and returns the entry
+// that then serves it; nil when it answered r itself (the wake failed or
+// timed out, or the client went away).
+func (p *Proxy) awake(w http.ResponseWriter, r *http.Request, host string) *entry {
 	if p.wake == nil {
 		p.unavailable.Add(1)
 		plainError(w, http.StatusServiceUnavailable, "app is asleep")
@@ -328,7 +329,18 @@ func (p *Proxy) awake(w http.ResponseWriter, r *http.Request, e *entry) *entry {
 	p.woken.Add(1)
 	ctx, cancel := context.WithTimeout(r.Context(), p.wakeTimeout)
 	defer cancel()
-	host := hostKey(r.Host)
+	// fail answers a request that cannot be served: the client's own
+	// leaving is not the app's unavailability.
+	fail := func(msg string) *entry {
+		if r.Context().Err() != nil {
+			p.clientGone.Add(1)
+			w.WriteHeader(statusClientClosedRequest)
+			return nil
+		}
+		p.unavailable.Add(1)
+		plainError(w, http.StatusServiceUnavailable, msg)
+		return nil
+	}
 	for {
 		// The channel before the table: a SetRoutes in between closes it.
 		changed := *p.changed.Load()
@@ -342,28 +354,16 @@ func (p *Proxy) awake(w http.ResponseWriter, r *http.Request, e *entry) *entry {
 			return cur
 		}
 		if err := p.wake(ctx, cur.route.App); err != nil {
-			if r.Context().Err() != nil {
-				p.clientGone.Add(1)
-				w.WriteHeader(statusClientClosedRequest)
-				return nil
+			if r.Context().Err() == nil {
+				p.log.Warn("ingress: wake failed", "app", cur.route.App, "host", r.Host, "err", err)
 			}
-			p.unavailable.Add(1)
-			p.log.Warn("ingress: wake failed", "app", cur.route.App, "host", r.Host, "err", err)
-			plainError(w, http.StatusServiceUnavailable, "app could not be started")
-			return nil
+			return fail("app could not be started")
 		}
 		// Awake: wait for the table that says so.
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			if r.Context().Err() != nil {
-				p.clientGone.Add(1)
-				w.WriteHeader(statusClientClosedRequest)
-				return nil
-			}
-			p.unavailable.Add(1)
-			plainError(w, http.StatusServiceUnavailable, "app is still starting")
-			return nil
+			return fail("app is still starting")
 		}
 	}
 }
