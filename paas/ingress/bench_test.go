@@ -27,18 +27,29 @@ func BenchmarkDirect(b *testing.B) {
 }
 
 // BenchmarkProxy sends the same load through the proxy on its own listener,
-// so the difference to BenchmarkDirect is the full cost of one extra hop.
+// so the difference to BenchmarkDirect is the full cost of one extra hop:
+// on the lean path, and all through httputil.ReverseProxy (the baseline).
 func BenchmarkProxy(b *testing.B) {
-	app := benchBackend(b)
-	p := ingress.New(ingress.Options{})
-	p.SetRoutes(ingress.Table{"bench.localhost": {App: "bench", Backends: []string{app.Listener.Addr().String()}}})
-	front := httptest.NewServer(p)
-	b.Cleanup(func() {
-		front.Close()
-		p.Close()
-	})
-	paastest.Load(b, front.URL, "bench.localhost")
-	if st := p.Stats(); st.BadGateway != 0 || st.NotFound != 0 {
-		b.Fatalf("proxy errors during benchmark: %+v", st)
+	for _, bc := range []struct {
+		name     string
+		baseline bool
+	}{{"lean", false}, {"reverseproxy", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			app := benchBackend(b)
+			p := ingress.New(ingress.Options{})
+			if bc.baseline {
+				ingress.ReverseProxyOnly(p)
+			}
+			p.SetRoutes(ingress.Table{"bench.localhost": {App: "bench", Backends: []string{app.Listener.Addr().String()}}})
+			front := httptest.NewServer(p)
+			b.Cleanup(func() {
+				front.Close()
+				p.Close()
+			})
+			paastest.Load(b, front.URL, "bench.localhost")
+			if st := p.Stats(); st.BadGateway != 0 || st.NotFound != 0 {
+				b.Fatalf("proxy errors during benchmark: %+v", st)
+			}
+		})
 	}
 }

@@ -61,11 +61,6 @@ type Table map[string]Route
 type Options struct {
 	// Logger receives proxy errors and retries. Nil discards them.
 	Logger *slog.Logger
-	// Transport carries requests to backends. Nil means a transport tuned for
-	// proxying to loopback/LAN units (see newTransport). A custom transport
-	// must return a *net.OpError with Op "dial" for connect failures, as
-	// http.Transport does, or retries will not happen.
-	Transport http.RoundTripper
 	// HTTPSPort is the port clients reach the HTTPS ingress on, for
 	// redirects ("" or "443": none in the URL).
 	HTTPSPort string
@@ -96,9 +91,16 @@ type Stats struct {
 // use; the zero value is not usable, call New.
 type Proxy struct {
 	routes atomic.Pointer[snapshot]
-	rp     *httputil.ReverseProxy
-	tr     http.RoundTripper // the caller's or our transport, unwrapped
-	log    *slog.Logger
+	// up carries the common requests (see upstream.go); rp, over tr, the
+	// rest: protocol upgrades, streamed and large uploads.
+	up   *upstream
+	rp   *httputil.ReverseProxy
+	tr   *http.Transport
+	bufs *bufferPool
+	log  *slog.Logger
+	// reverseProxyOnly sends everything through rp: the baseline the
+	// benchmarks measure the lean path against.
+	reverseProxyOnly bool
 
 	requests, notFound, unavailable, badGateway, retries, clientGone, badRequest, redirects, woken atomic.Uint64
 	httpsPort                                                                                      string
@@ -149,7 +151,8 @@ const statusClientClosedRequest = 499
 // SetRoutes is called. New starts no goroutines; Close releases idle
 // backend connections.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, tr: opts.Transport, httpsPort: opts.HTTPSPort, wake: opts.Wake, wakeTimeout: opts.WakeTimeout}
+	p := &Proxy{log: opts.Logger, up: newUpstream(), tr: newTransport(), bufs: &bufferPool{},
+		httpsPort: opts.HTTPSPort, wake: opts.Wake, wakeTimeout: opts.WakeTimeout}
 	if p.wakeTimeout == 0 {
 		p.wakeTimeout = 60 * time.Second
 	}
@@ -157,9 +160,6 @@ func New(opts Options) *Proxy {
 	p.changed.Store(&ch)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.tr == nil {
-		p.tr = newTransport()
 	}
 	p.routes.Store(&snapshot{table: Table{}, entries: map[string]*entry{}})
 	p.rp = &httputil.ReverseProxy{
@@ -178,9 +178,12 @@ func New(opts Options) *Proxy {
 		// for its header and another for its body, where it now leaves in
 		// one (BenchmarkProxy: 21,200 → 23,900 req/s, p99 3.7 → 3.1 ms).
 		FlushInterval: 5 * time.Millisecond,
-		ErrorHandler:  p.handleError,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			t, _ := r.Context().Value(targetKey{}).(*target)
+			p.backendFailed(w, r, t, err)
+		},
 		// Without a pool every request allocates a fresh 32 KiB copy buffer.
-		BufferPool: &bufferPool{},
+		BufferPool: p.bufs,
 		// ReverseProxy logs mid-body copy failures here; almost all of them
 		// are clients closing tabs during streams, so they are debug noise.
 		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -209,6 +212,9 @@ func (p *Proxy) SetRoutes(t Table) {
 		s.table = Table{}
 	}
 	p.routes.Store(s)
+	// Idle connections to units no longer routed to would wait out their
+	// idle timeout holding the stopped unit's sockets.
+	p.up.forget(func(addr string) bool { return s.routes(addr) })
 	next := make(chan struct{})
 	close(*p.changed.Swap(&next))
 }
@@ -249,9 +255,8 @@ func (p *Proxy) Stats() Stats {
 // or upgraded connections: shut the http.Server down first. The Proxy still
 // works after Close; it just dials anew.
 func (p *Proxy) Close() {
-	if c, ok := p.tr.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
+	p.tr.CloseIdleConnections()
+	p.up.forget(nil)
 }
 
 // ServeHTTP routes r by its Host header. It answers 404 for unknown hosts,
@@ -303,11 +308,27 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		// Remembers why reading the client's body failed: that is the
-		// client's fault, not the app's (see handleError).
+		// client's fault, not the app's (see backendFailed).
 		t.body = &clientBody{ReadCloser: r.Body}
 		r.Body = t.body
 	}
+	if !p.reverseProxyOnly && leanEligible(r) {
+		p.serveLean(w, r, t)
+		return
+	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
+}
+
+// routes reports whether some route of s sends requests to backend.
+func (s *snapshot) routes(backend string) bool {
+	for _, e := range s.entries {
+		for _, b := range e.route.Backends {
+			if b == backend {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (e *entry) activity() *atomic.Int64 {
@@ -411,8 +432,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 }
 
-func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	t, _ := r.Context().Value(targetKey{}).(*target)
+// backendFailed answers a request whose exchange with its unit failed
+// before an answer began: 499, 400 or 502, by whose fault it was.
+func (p *Proxy) backendFailed(w http.ResponseWriter, r *http.Request, t *target, err error) {
 	var app, backend string
 	if t != nil {
 		app, backend = t.app, t.used
