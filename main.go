@@ -99,6 +99,7 @@ func flagSet(name string, cfg *server.Config) *flag.FlagSet {
 	str(&cfg.PublicIP, "public-ip", "PAAS_PUBLIC_IP", d.PublicIP, "public IPv4/IPv6 addresses of this server, comma-separated (for DNS)")
 	str(&cfg.DNSAllowTransfer, "dns-allow-transfer", "PAAS_DNS_ALLOW_TRANSFER", d.DNSAllowTransfer, "addresses or CIDR prefixes, comma-separated, allowed to AXFR the zones (default: none)")
 	str(&cfg.DNSResolver, "dns-resolver", "PAAS_DNS_RESOLVER", d.DNSResolver, "DNS server (host:port) asked for _now TXT records when verifying external domains (default: the system resolver)")
+	str(&cfg.Engine, "engine", "PAAS_ENGINE", d.Engine, "container engine: "+server.EngineDocker+" (this host's Docker engine) or "+server.EngineSwarm+" (a Docker Swarm: this host's engine must be a manager; units become services)")
 	str(&cfg.BaseImage, "base-image", "PAAS_BASE_IMAGE", d.BaseImage, "Node base image apps are built from")
 	str(&cfg.RedisImage, "redis-image", "PAAS_REDIS_IMAGE", d.RedisImage, "image redis service instances run (default "+runtime.DefaultServiceImage(runtime.KindRedis)+"; offline: paas service-image --from-host redis, then paas-redis:host)")
 	str(&cfg.PostgreSQLImage, "postgresql-image", "PAAS_POSTGRESQL_IMAGE", d.PostgreSQLImage, "image postgresql service instances run (default "+runtime.DefaultServiceImage(runtime.KindPostgreSQL)+")")

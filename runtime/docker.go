@@ -245,8 +245,13 @@ func (d *Docker) Subnets(ctx context.Context) ([]netip.Prefix, error) {
 	if err := d.EnsureNetwork(ctx); err != nil {
 		return nil, err
 	}
+	return d.subnetsOf(ctx, d.cfg.Network, installNetwork)
+}
+
+// subnetsOf returns the address ranges of the named networks.
+func (d *Docker) subnetsOf(ctx context.Context, names ...string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, name := range []string{d.cfg.Network, installNetwork} {
+	for _, name := range names {
 		nw, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("inspect network %s: %w", name, err)
@@ -501,33 +506,13 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	}
 	lim := spec.Limits.or(d.cfg.Defaults)
 
-	env := make([]string, 0, len(spec.Env)+1)
-	for k, v := range spec.Env {
-		// PORT is the runtime's to set: the app must listen where the
-		// platform dials.
-		if k == "PORT" {
-			continue
-		}
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
-	env = append(env, "PORT="+strconv.Itoa(port))
-
 	pids := lim.Pids
 	cfg := &container.Config{
-		Image: spec.Image,
-		Cmd:   spec.Cmd,
-		Env:   env,
-		User:  unitUser,
-		Labels: map[string]string{
-			LabelPlatform: "1",
-			labelPrefix:   d.cfg.Prefix,
-			LabelApp:      spec.App,
-			LabelSnapshot: spec.Snapshot,
-			LabelRelease:  spec.Release,
-			LabelUnit:     strconv.Itoa(spec.Index),
-			labelPort:     strconv.Itoa(port),
-		},
+		Image:  spec.Image,
+		Cmd:    spec.Cmd,
+		Env:    unitEnv(spec, port),
+		User:   unitUser,
+		Labels: unitLabels(d.cfg.Prefix, spec, port),
 	}
 	useInit := !d.noInit.Load()
 	host := &container.HostConfig{
@@ -584,6 +569,34 @@ func (d *Docker) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	// A unit that already exited (e.g. a crashing app) is still returned
 	// without error: its exit arrives as an Event and the platform decides.
 	return d.unitFromInspect(info), nil
+}
+
+// unitEnv is a unit's environment: the app's, sorted, and PORT.
+func unitEnv(spec UnitSpec, port int) []string {
+	env := make([]string, 0, len(spec.Env)+1)
+	for k, v := range spec.Env {
+		// PORT is the runtime's to set: the app must listen where the
+		// platform dials.
+		if k == "PORT" {
+			continue
+		}
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return append(env, "PORT="+strconv.Itoa(port))
+}
+
+// unitLabels are the labels of a unit of installation prefix.
+func unitLabels(prefix string, spec UnitSpec, port int) map[string]string {
+	return map[string]string{
+		LabelPlatform: "1",
+		labelPrefix:   prefix,
+		LabelApp:      spec.App,
+		LabelSnapshot: spec.Snapshot,
+		LabelRelease:  spec.Release,
+		LabelUnit:     strconv.Itoa(spec.Index),
+		labelPort:     strconv.Itoa(port),
+	}
 }
 
 // unitMounts are a unit's code and dependencies, read-only: a snapshot's
@@ -662,6 +675,12 @@ func (d *Docker) Units(ctx context.Context) ([]Unit, error) {
 		}
 		out = append(out, d.unitFromInspect(info))
 	}
+	sortUnits(out)
+	return out, nil
+}
+
+// sortUnits orders units by app, release, index and id.
+func sortUnits(out []Unit) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.App != b.App {
@@ -675,7 +694,6 @@ func (d *Docker) Units(ctx context.Context) ([]Unit, error) {
 		}
 		return a.ID < b.ID
 	})
-	return out, nil
 }
 
 func (d *Docker) unitFromInspect(info container.InspectResponse) Unit {

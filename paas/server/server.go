@@ -93,6 +93,10 @@ type Config struct {
 	// to transfer zones with AXFR; everyone else is refused.
 	DNSAllowTransfer string
 
+	// Engine chooses the container engine units run on: EngineDocker
+	// ("" too), one host's Docker engine, or EngineSwarm, the Swarm whose
+	// manager is the engine the environment names.
+	Engine string
 	// Runtime, when set, is used instead of connecting to Docker (tests).
 	Runtime runtime.Runtime
 	// Conn bounds client connections (zero fields: the defaults).
@@ -111,6 +115,12 @@ type Config struct {
 	// it) once the DNS server answers.
 	DNSReady func(addr string)
 }
+
+// Engines Config.Engine names.
+const (
+	EngineDocker = "docker"
+	EngineSwarm  = "swarm"
+)
 
 // ConnLimits bound what one client connection may hold on to.
 type ConnLimits struct {
@@ -155,6 +165,7 @@ var Defaults = Config{
 	DNSAddr:   "127.0.0.1:5353",
 	Domain:    "localhost",
 	BaseImage: runtime.DefaultBaseImage,
+	Engine:    EngineDocker,
 	ACMECA:    acme.LetsEncrypt,
 	SMTPFrom:  "paas@localhost",
 	// Long enough that a preview someone is looking at stays up, short
@@ -168,6 +179,9 @@ var Defaults = Config{
 // of the deployer and the views; only then does the store close.
 // An empty DNSAddr disables the DNS server.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.Engine != "" && cfg.Engine != EngineDocker && cfg.Engine != EngineSwarm {
+		return fmt.Errorf("engine setting: %q is not an engine (want %s or %s)", cfg.Engine, EngineDocker, EngineSwarm)
+	}
 	publicIPs, err := paas.ParsePublicIPs(cfg.PublicIP)
 	if err != nil {
 		return fmt.Errorf("public IP setting: %w", err)
@@ -202,13 +216,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("code directory: %w", err)
 		}
-		d, err := runtime.NewDocker(ctx, runtime.DockerConfig{Prefix: prefix, Network: prefix, CodeDir: codeDir})
+		dcfg := runtime.DockerConfig{Prefix: prefix, Network: prefix, CodeDir: codeDir}
+		var eng interface {
+			runtime.Runtime
+			Close() error
+		}
+		if cfg.Engine == EngineSwarm {
+			eng, err = runtime.NewSwarm(ctx, dcfg)
+		} else {
+			eng, err = runtime.NewDocker(ctx, dcfg)
+		}
 		if err != nil {
-			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "err", err)
+			log.Error("Docker engine unavailable: apps cannot be built or run until it is reachable and the server restarted", "engine", cfg.Engine, "err", err)
 			rt = runtime.Unavailable{Err: err}
 		} else {
-			defer d.Close()
-			rt = d
+			defer eng.Close()
+			rt = eng
 		}
 	}
 
