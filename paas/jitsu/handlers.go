@@ -32,7 +32,7 @@ func (f *Face) schema(w http.ResponseWriter, _ *http.Request, ps httprouter.Para
 	if sub := ps.ByName("subtype"); sub != "" {
 		name += "/" + sub
 	}
-	s := paas.ConfigSchemas[name]
+	s := paas.ConfigSchema(name)
 	if s == nil {
 		return paas.NotFound("no schema %q", name)
 	}
