@@ -403,7 +403,9 @@ func (p *Proxy) serveLean(w http.ResponseWriter, r *http.Request, t *target) {
 			h[k] = vv
 		}
 	}
-	reusable = !res.Close
+	// Bytes after the answer are no answer to anything: a connection that
+	// has them would hand them to the next request as its response.
+	reusable = !res.Close && c.br.Buffered() == 0
 }
 
 // copyBody copies the unit's body to the client. What arrived is flushed

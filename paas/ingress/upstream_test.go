@@ -309,3 +309,23 @@ func TestLeanForgetsStoppedUnits(t *testing.T) {
 		t.Fatal("the idle connection to the removed unit stayed open")
 	}
 }
+
+// TestLeanExtraBytesNotReused: a unit that sends a second answer after
+// the first cannot have it served to the next request on that connection.
+func TestLeanExtraBytesNotReused(t *testing.T) {
+	addr := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+		}
+	})
+	_, srv := leanProxy(t, addr)
+	for i := 0; i < 3; i++ {
+		if r := do(t, srv, "GET", "lean.localhost", "", nil); r.status != 200 || r.body != "real" {
+			t.Fatalf("request %d: %d %q, want the real answer", i, r.status, r.body)
+		}
+	}
+}
