@@ -53,7 +53,8 @@ func leanEligible(r *http.Request) bool {
 	if r.ContentLength < 0 || r.ContentLength > maxLeanBody {
 		return false
 	}
-	if len(r.Header["Upgrade"]) > 0 || len(r.Header["Expect"]) > 0 {
+	// CONNECT names no path to send on; it keeps ReverseProxy's handling.
+	if r.Method == http.MethodConnect || len(r.Header["Upgrade"]) > 0 || len(r.Header["Expect"]) > 0 {
 		return false
 	}
 	return true
