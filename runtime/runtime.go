@@ -96,6 +96,15 @@ type UnitSpec struct {
 	Env      map[string]string // app env; the runtime adds PORT
 	Port     int               // the port the app must listen on inside the unit
 	Limits   Limits
+	// Pool is the app's pool ("" or "default": the default pool). Engines
+	// of many nodes run the unit on a node of that pool (see
+	// LabelNodePool); Docker, one host, ignores it.
+	Pool string
+	// Networks are the service networks (Service.Network) of the
+	// databases bound to the app, for engines that attach a unit to its
+	// networks only as it starts (Swarm); Docker ignores them, and
+	// ConnectUnit joins them after Start on every engine.
+	Networks []string
 }
 
 // Unit is a unit as the engine sees it.

@@ -577,6 +577,21 @@ func (d *Docker) ensureServiceVolume(ctx context.Context, spec ServiceSpec, vol 
 }
 
 func (d *Docker) ensureServiceNetwork(ctx context.Context, spec ServiceSpec, name string) error {
+	return d.ensureServiceNetworkWith(ctx, spec, name, network.CreateOptions{
+		Driver: "bridge",
+		// Internal: no gateway out, so a compromised server reaches nothing
+		// beyond its own network; nothing is published either. The host still
+		// reaches members by address (ServiceAddr), over the bridge.
+		Internal: true,
+		// On, unlike the platform network: the bound units must reach the
+		// server. Only the server and the units bound to it are members.
+		Options: map[string]string{optICC: "true"},
+	})
+}
+
+// ensureServiceNetworkWith makes instance spec's network name, created
+// with opts (and the instance's labels) when missing.
+func (d *Docker) ensureServiceNetworkWith(ctx context.Context, spec ServiceSpec, name string, opts network.CreateOptions) error {
 	nw, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
 		if !d.ownService(nw.Labels, spec.ID) {
@@ -587,18 +602,8 @@ func (d *Docker) ensureServiceNetwork(ctx context.Context, spec ServiceSpec, nam
 	if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
-	_, err = d.api.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver: "bridge",
-		// Internal: no gateway out, so a compromised server reaches nothing
-		// beyond its own network; nothing is published either. The host still
-		// reaches members by address (ServiceAddr), over the bridge.
-		Internal: true,
-		// On, unlike the platform network: the bound units must reach the
-		// server. Only the server and the units bound to it are members.
-		Options: map[string]string{optICC: "true"},
-		Labels:  d.serviceLabels(spec.ID, spec.Kind),
-	})
-	if err != nil {
+	opts.Labels = d.serviceLabels(spec.ID, spec.Kind)
+	if _, err = d.api.NetworkCreate(ctx, name, opts); err != nil {
 		if strings.Contains(err.Error(), "non-overlapping") {
 			// A default engine has address pools for about 30 networks.
 			return fmt.Errorf("create network %s: %w (each service instance has a network of its own: "+
@@ -664,17 +669,26 @@ func (d *Docker) RemoveService(ctx context.Context, id string) error {
 	if err := d.removeServiceNetwork(ctx, id); err != nil {
 		return fmt.Errorf("remove service %s: %w", id, err)
 	}
+	if err := d.removeServiceVolume(ctx, id); err != nil {
+		return fmt.Errorf("remove service %s: %w", id, err)
+	}
+	return nil
+}
+
+// removeServiceVolume deletes instance id's data volume, if any.
+func (d *Docker) removeServiceVolume(ctx context.Context, id string) error {
+	vol := serviceVolumeName(d.cfg.Prefix, id)
 	v, err := d.api.VolumeInspect(ctx, vol)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil
 	case err != nil:
-		return fmt.Errorf("remove service %s: inspect volume: %w", id, err)
+		return fmt.Errorf("inspect volume: %w", err)
 	case !d.ownService(v.Labels, id):
-		return fmt.Errorf("remove service %s: the volume %s is not the platform's", id, vol)
+		return fmt.Errorf("the volume %s is not the platform's", vol)
 	}
 	if err := d.api.VolumeRemove(ctx, vol, true); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove service %s: remove volume: %w", id, err)
+		return fmt.Errorf("remove volume: %w", err)
 	}
 	return nil
 }
@@ -757,17 +771,24 @@ func (d *Docker) runningService(ctx context.Context, id string) (container.Inspe
 		}
 		return info, serviceKind{}, fmt.Errorf("inspect: %w", err)
 	}
+	k, err := d.checkServiceContainer(info, id)
+	return info, k, err
+}
+
+// checkServiceContainer says what kind instance id's container info
+// serves, and fails unless it is the platform's and runs.
+func (d *Docker) checkServiceContainer(info container.InspectResponse, id string) (serviceKind, error) {
 	if info.Config == nil || !d.ownService(info.Config.Labels, id) {
-		return info, serviceKind{}, fmt.Errorf("the container is not the platform's: %w", ErrNotFound)
+		return serviceKind{}, fmt.Errorf("the container is not the platform's: %w", ErrNotFound)
 	}
 	k, ok := serviceKinds[info.Config.Labels[labelKind]]
 	if !ok {
-		return info, serviceKind{}, fmt.Errorf("unknown kind %q", info.Config.Labels[labelKind])
+		return serviceKind{}, fmt.Errorf("unknown kind %q", info.Config.Labels[labelKind])
 	}
 	if info.State == nil || !info.State.Running || info.State.Restarting {
-		return info, k, errors.New("not running")
+		return k, errors.New("not running")
 	}
-	return info, k, nil
+	return k, nil
 }
 
 // ServiceAddr implements ServiceRuntime.
@@ -776,12 +797,17 @@ func (d *Docker) ServiceAddr(ctx context.Context, id string) (string, int, error
 	if err != nil {
 		return "", 0, fmt.Errorf("address of service %s: %w", id, err)
 	}
+	return addrOn(info, serviceNetworkName(d.cfg.Prefix, id), k, id)
+}
+
+// addrOn is the address of instance id's container info on network nw.
+func addrOn(info container.InspectResponse, nw string, k serviceKind, id string) (string, int, error) {
 	if info.NetworkSettings != nil {
-		if ep := info.NetworkSettings.Networks[serviceNetworkName(d.cfg.Prefix, id)]; ep != nil && ep.IPAddress != "" {
+		if ep := info.NetworkSettings.Networks[nw]; ep != nil && ep.IPAddress != "" {
 			return ep.IPAddress, k.port, nil
 		}
 	}
-	return "", 0, fmt.Errorf("address of service %s: not attached to its network", id)
+	return "", 0, fmt.Errorf("address of service %s: not attached to network %s", id, nw)
 }
 
 // ProbeService implements ServiceRuntime. For redis and postgresql it runs
@@ -798,6 +824,13 @@ func (d *Docker) ProbeService(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("probe service %s: %w", id, err)
 	}
+	return d.probe(ctx, id, info, k, d.ServiceAddr)
+}
+
+// probe is ProbeService of instance id's running container info; addr
+// is where the host reaches the server.
+func (d *Docker) probe(ctx context.Context, id string, info container.InspectResponse, k serviceKind,
+	addr func(context.Context, string) (string, int, error)) error {
 	port := strconv.Itoa(k.port)
 	switch info.Config.Labels[labelKind] {
 	case KindRedis:
@@ -816,7 +849,7 @@ func (d *Docker) ProbeService(ctx context.Context, id string) error {
 			return fmt.Errorf("probe service %s: redis-cli PING exited %d: %s", id, code, strings.TrimSpace(out))
 		}
 	case KindMongoDB:
-		ip, port, err := d.ServiceAddr(ctx, id)
+		ip, port, err := addr(ctx, id)
 		if err != nil {
 			return fmt.Errorf("probe service %s: %w", id, err)
 		}

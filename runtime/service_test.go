@@ -43,7 +43,7 @@ func servicePassword() string { return passwordPunct + rand.Text()[:12] }
 // serviceImage returns the image to run kind with: the official one when
 // the engine has it, else the host-built one (.ci/run builds it with
 // `paas service-image --from-host KIND`).
-func serviceImage(t *testing.T, d *runtime.Docker, kind string) string {
+func serviceImage(t *testing.T, d runtime.Runtime, kind string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -67,7 +67,7 @@ func serviceImage(t *testing.T, d *runtime.Docker, kind string) string {
 
 // removeServicesAtCleanup removes every instance of d, and those of ids
 // even without a container, before dockertest's own cleanup runs.
-func removeServicesAtCleanup(t *testing.T, d *runtime.Docker, ids ...string) {
+func removeServicesAtCleanup(t *testing.T, d runtime.ServiceRuntime, ids ...string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -86,7 +86,7 @@ func removeServicesAtCleanup(t *testing.T, d *runtime.Docker, ids ...string) {
 	})
 }
 
-func waitServiceHealthy(t *testing.T, ctx context.Context, d *runtime.Docker, id string) time.Duration {
+func waitServiceHealthy(t *testing.T, ctx context.Context, d runtime.ServiceRuntime, id string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var err error
@@ -101,7 +101,7 @@ func waitServiceHealthy(t *testing.T, ctx context.Context, d *runtime.Docker, id
 }
 
 // serviceLogs is the output of instance id's container, for failure messages.
-func serviceLogs(t *testing.T, d *runtime.Docker, id string) string {
+func serviceLogs(t *testing.T, d runtime.ServiceRuntime, id string) string {
 	list, err := d.Services(context.Background())
 	if err != nil {
 		return err.Error()
@@ -382,15 +382,7 @@ func TestDockerServices(t *testing.T) {
 			if err := d.RemoveService(ctx, id); err != nil {
 				t.Errorf("RemoveService of a removed instance: %v", err)
 			}
-			if vols := serviceVolumes(t, ctx, id); len(vols) != 0 {
-				t.Errorf("volumes after RemoveService = %v", vols)
-			}
-			if _, err := cli.NetworkInspect(ctx, svc.Network, network.InspectOptions{}); !cerrdefs.IsNotFound(err) {
-				t.Errorf("network after RemoveService: %v, want not found", err)
-			}
-			if _, err := cli.ContainerInspect(ctx, svc2.Container); !cerrdefs.IsNotFound(err) {
-				t.Errorf("container after RemoveService: %v, want not found", err)
-			}
+			checkServiceGone(t, ctx, id, svc.Network, svc2.Container)
 		})
 	}
 }
@@ -400,6 +392,22 @@ func otherKind(kind string) string {
 		return runtime.KindPostgreSQL
 	}
 	return runtime.KindRedis
+}
+
+// checkServiceGone checks that instance id left no volume, no network
+// nw and no container cid.
+func checkServiceGone(t *testing.T, ctx context.Context, id, nw, cid string) {
+	t.Helper()
+	cli := dockertest.Client(t)
+	if vols := serviceVolumes(t, ctx, id); len(vols) != 0 {
+		t.Errorf("volumes after RemoveService = %v", vols)
+	}
+	if _, err := cli.NetworkInspect(ctx, nw, network.InspectOptions{}); !cerrdefs.IsNotFound(err) {
+		t.Errorf("network after RemoveService: %v, want not found", err)
+	}
+	if _, err := cli.ContainerInspect(ctx, cid); !cerrdefs.IsNotFound(err) {
+		t.Errorf("container after RemoveService: %v, want not found", err)
+	}
 }
 
 // serviceVolumes lists the engine's volumes of instance id, whatever their prefix.

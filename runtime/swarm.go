@@ -76,6 +76,12 @@ import (
 //
 // Placement. Code volumes exist on the manager only, so every unit is
 // placed on it until code reaches other nodes (issue 18's next steps).
+// A unit of an app in a pool other than the default one is also
+// constrained to nodes labelled paas.pool=<pool> (LabelNodePool); one no
+// node can take fails Start within seconds, naming the pool, instead of
+// waiting in Swarm's pending state. Database servers are pinned to the
+// node holding their data volume, and are down while that node is
+// (see swarmservice.go).
 type Swarm struct {
 	d    *Docker
 	api  swarmAPI
@@ -101,6 +107,7 @@ type swarmAPI interface {
 	ServiceInspectWithRaw(ctx context.Context, serviceID string, opts swarm.ServiceInspectOptions) (swarm.Service, []byte, error)
 	ServiceList(ctx context.Context, options swarm.ServiceListOptions) ([]swarm.Service, error)
 	ServiceRemove(ctx context.Context, serviceID string) error
+	ServiceUpdate(ctx context.Context, serviceID string, version swarm.Version, service swarm.ServiceSpec, options swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
 	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
 	TaskInspectWithRaw(ctx context.Context, taskID string) (swarm.Task, []byte, error)
 	TaskLogs(ctx context.Context, taskID string, options container.LogsOptions) (io.ReadCloser, error)
@@ -330,7 +337,12 @@ func (s *Swarm) ensureGateway(ctx context.Context) error {
 // serviceName is the name of the service of one unit: containerName,
 // shortened to a DNS label when longer, keeping its hash of the inputs.
 func serviceName(prefix, app, release string, index int) string {
-	name := containerName(prefix, app, release, index)
+	return dnsLabel(containerName(prefix, app, release, index))
+}
+
+// dnsLabel shortens a container name ending in a 10-character hash to a
+// service name, keeping the hash.
+func dnsLabel(name string) string {
 	if len(name) <= maxServiceName {
 		return name
 	}
@@ -345,12 +357,25 @@ func (s *Swarm) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	if spec.Image == "" || spec.App == "" {
 		return Unit{}, fmt.Errorf("start unit %s: app and image are required", name)
 	}
+	if spec.pooled() && !poolPattern.MatchString(spec.Pool) {
+		return Unit{}, fmt.Errorf("start unit %s: pool %q is no node label value (letters, digits, '.', '_' and '-')", name, spec.Pool)
+	}
 	svc := s.serviceSpec(name, spec)
+	for _, nw := range spec.Networks {
+		if err := s.checkServiceNetwork(ctx, nw); err != nil {
+			return Unit{}, fmt.Errorf("start unit %s: %w", name, err)
+		}
+		svc.TaskTemplate.Networks = append(svc.TaskTemplate.Networks, swarm.NetworkAttachmentConfig{Target: nw})
+	}
 	id, err := s.createService(ctx, svc, appOwner(spec.App))
 	if err != nil {
 		return Unit{}, fmt.Errorf("start unit %s: %w", name, err)
 	}
 	t, err := s.waitTask(ctx, id)
+	if err != nil && spec.pooled() && errors.Is(err, errUnschedulable) {
+		err = fmt.Errorf("%w: no node of pool %q can run it (units of pool %s run on nodes labelled %s=%s: "+
+			"`docker node update --label-add %s=%s NODE`)", err, spec.Pool, spec.Pool, LabelNodePool, spec.Pool, LabelNodePool, spec.Pool)
+	}
 	if err == nil {
 		err = s.limitSwap(ctx, t)
 	}
@@ -369,7 +394,8 @@ func (s *Swarm) Start(ctx context.Context, spec UnitSpec) (Unit, error) {
 	return s.unitFromTask(t, gw), nil
 }
 
-// createService creates svc on owner's network. A service of the same
+// createService creates svc on owner's network (and the networks svc
+// already names). A service of the same
 // name is a leftover of an earlier attempt when its task does not run,
 // which is safe to replace.
 func (s *Swarm) createService(ctx context.Context, svc swarm.ServiceSpec, owner string) (string, error) {
@@ -379,7 +405,7 @@ func (s *Swarm) createService(ctx context.Context, svc swarm.ServiceSpec, owner 
 	if err != nil {
 		return "", err
 	}
-	svc.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: net}}
+	svc.TaskTemplate.Networks = append([]swarm.NetworkAttachmentConfig{{Target: net}}, svc.TaskTemplate.Networks...)
 	resp, err := s.api.ServiceCreate(ctx, svc, swarm.ServiceCreateOptions{})
 	if err != nil && cerrdefs.IsConflict(err) {
 		if err = s.removeStale(ctx, svc.Name, owner); err == nil {
@@ -419,13 +445,24 @@ func (s *Swarm) own(labels map[string]string) bool {
 	return labels[LabelPlatform] == "1" && labels[labelPrefix] == s.d.cfg.Prefix
 }
 
+// errUnschedulable is waitTask's error for a task no node can take.
+var errUnschedulable = errors.New("swarm cannot place the task")
+
+// unschedulableFor is how long a task may stay pending with a scheduling
+// error: Swarm tries again for ever, but the constraints of a unit (its
+// pool, the manager) change only when an operator labels a node, so a
+// task the scheduler refused a few times is a failed start, not a slow one.
+const unschedulableFor = 5 * time.Second
+
 // waitTask waits until the service's task runs or has stopped; a task
-// Swarm refuses (no such image, a mount it cannot make) is an error.
+// Swarm refuses (no such image, a mount it cannot make) or cannot place
+// on any node is an error.
 func (s *Swarm) waitTask(ctx context.Context, serviceID string) (swarm.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	wait := 20 * time.Millisecond
 	var last swarm.Task
+	var pendingSince time.Time
 	for {
 		tasks, err := s.tasksOf(ctx, serviceID)
 		if err != nil && ctx.Err() == nil {
@@ -438,6 +475,12 @@ func (s *Swarm) waitTask(ctx context.Context, serviceID string) (swarm.Task, err
 				return t, fmt.Errorf("swarm rejected the task: %s", taskError(t))
 			case st == swarm.TaskStateRunning, terminal(st) && containerOf(t) != "":
 				return t, nil
+			case st == swarm.TaskStatePending && t.Status.Err != "":
+				if pendingSince.IsZero() {
+					pendingSince = time.Now()
+				} else if time.Since(pendingSince) > unschedulableFor {
+					return t, fmt.Errorf("%w: %s", errUnschedulable, taskError(t))
+				}
 			}
 		}
 		select {
@@ -546,6 +589,12 @@ func (s *Swarm) removeServiceLocked(ctx context.Context, serviceID string) error
 	if err := s.api.ServiceRemove(ctx, serviceID); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove service %s: %w", serviceID, err)
 	}
+	return s.waitTasksGone(ctx, serviceID)
+}
+
+// waitTasksGone waits until neither a task of the service nor its
+// container on this node is left.
+func (s *Swarm) waitTasksGone(ctx context.Context, serviceID string) error {
 	local := filters.NewArgs(filters.Arg("label", labelSwarmService+"="+serviceID))
 	wait := 20 * time.Millisecond
 	for {
@@ -589,7 +638,12 @@ func (s *Swarm) tasksOf(ctx context.Context, serviceID string) ([]swarm.Task, er
 // services listed first: a filter naming a service removed in between
 // fails the whole listing.
 func (s *Swarm) tasks(ctx context.Context) ([]swarm.Task, error) {
-	svcs, err := s.api.ServiceList(ctx, swarm.ServiceListOptions{Filters: s.d.ownFilters()})
+	return s.tasksMatching(ctx, s.d.ownFilters(), s.ownTask)
+}
+
+// tasksMatching lists the tasks of the services f selects that keep accepts.
+func (s *Swarm) tasksMatching(ctx context.Context, f filters.Args, keep func(swarm.Task) bool) ([]swarm.Task, error) {
+	svcs, err := s.api.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
@@ -606,7 +660,7 @@ func (s *Swarm) tasks(ctx context.Context) ([]swarm.Task, error) {
 	}
 	var out []swarm.Task
 	for _, t := range all {
-		if ours[t.ServiceID] && s.ownTask(t) {
+		if ours[t.ServiceID] && keep(t) {
 			out = append(out, t)
 		}
 	}

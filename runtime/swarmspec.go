@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/docker/docker/api/types/mount"
@@ -65,11 +66,38 @@ func (s *Swarm) serviceSpec(name string, spec UnitSpec) swarm.ServiceSpec {
 			}},
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure,
 				Delay: &delay, MaxAttempts: &attempts, Window: &window},
-			Placement: &swarm.Placement{Constraints: []string{"node.id==" + s.node}},
+			Placement: &swarm.Placement{Constraints: unitConstraints(s.node, spec)},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		// No virtual IP and no published port: units are dialled at their
 		// own addresses (see Swarm).
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR},
 	}
+}
+
+// LabelNodePool is the node label that puts a node in a pool: the units
+// of an app of pool P run only on nodes with paas.pool=P (set with
+// `docker node update --label-add paas.pool=P NODE`). The default pool
+// has no label and no constraint: its units run on any node. A node is in
+// one pool at most, as a label has one value.
+const LabelNodePool = "paas.pool"
+
+// poolPattern is what a pool name may be to make a placement constraint.
+var poolPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// defaultPool is the platform's name of the pool of apps that name none.
+const defaultPool = "default"
+
+// pooled reports whether the unit must run on nodes of its pool.
+func (spec UnitSpec) pooled() bool { return spec.Pool != "" && spec.Pool != defaultPool }
+
+// unitConstraints places a unit on node, which holds the code volumes
+// (until code reaches other nodes), and on a node of its pool: on one
+// node, an app of a pool that node is not labelled with cannot start.
+func unitConstraints(node string, spec UnitSpec) []string {
+	c := []string{"node.id==" + node}
+	if spec.pooled() {
+		c = append(c, "node.labels."+LabelNodePool+"=="+spec.Pool)
+	}
+	return c
 }

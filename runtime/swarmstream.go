@@ -60,6 +60,9 @@ func (s *Swarm) pumpEvents(ctx context.Context, local <-chan Event, reported map
 	var (
 		byContainer = map[string]string{} // container id -> task id, from the last poll
 		swapped     = map[string]bool{}   // containers limitSwap has seen to
+		// database servers' containers limitSwap has seen to: Swarm
+		// restarts a crashed server as a new container, with swap.
+		serversSwapped = map[string]bool{}
 	)
 	send := func(ev Event) bool {
 		reported[ev.UnitID] = true
@@ -119,6 +122,7 @@ func (s *Swarm) pumpEvents(ctx context.Context, local <-chan Event, reported map
 					}
 				}
 			}
+			serversSwapped = s.limitServersSwap(ctx, serversSwapped)
 			// Forget tasks Swarm no longer keeps.
 			for id := range reported {
 				if !listed[id] {
@@ -231,4 +235,23 @@ func (r readNoting) Read(p []byte) (int, error) {
 		r.t.Store(time.Now().UnixNano())
 	}
 	return n, err
+}
+
+// limitServersSwap gives the running database servers of this node the
+// swap limit StartService gives them (see limitSwap), skipping the
+// containers in done, and returns the containers seen to.
+func (s *Swarm) limitServersSwap(ctx context.Context, done map[string]bool) map[string]bool {
+	tasks, err := s.tasksMatching(ctx, s.serviceFilters(), func(t swarm.Task) bool {
+		return t.Status.State == swarm.TaskStateRunning && containerOf(t) != ""
+	})
+	if err != nil {
+		return done // the next tick asks again
+	}
+	next := make(map[string]bool, len(tasks))
+	for _, t := range tasks {
+		if cid := containerOf(t); done[cid] || s.limitSwap(ctx, t) == nil {
+			next[cid] = true
+		}
+	}
+	return next
 }

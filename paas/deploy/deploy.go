@@ -352,7 +352,7 @@ func (d *Deployer) deployLocked(ctx context.Context, app paas.App) error {
 func (d *Deployer) unitSpec(app paas.App, rel *release, i int) runtime.UnitSpec {
 	return runtime.UnitSpec{App: app.Target(), Snapshot: rel.Snapshot, Release: rel.ID, Index: i,
 		Image: d.cfg.BaseImage, Code: rel.code.Code, Deps: rel.code.Deps, Cmd: rel.cmd,
-		Env: app.Env, Port: appPort, Limits: unitLimits(app)}
+		Env: app.Env, Port: appPort, Limits: unitLimits(app), Pool: app.Pool, Networks: app.ServiceNetworks}
 }
 
 // cancelled reports a deploy cut short by its context: ErrClosed when the

@@ -18,7 +18,7 @@ import (
 
 // serviceImageFor is the image tests run kind's servers from: the host-
 // built one (.ci/run builds it), else the official one if present.
-func serviceImageFor(t *testing.T, d *runtime.Docker, kind string) string {
+func serviceImageFor(t *testing.T, d runtime.Runtime, kind string) string {
 	t.Helper()
 	for _, ref := range []string{runtime.HostServiceImage(kind), runtime.DefaultServiceImage(kind)} {
 		if ok, err := d.ImageExists(context.Background(), ref); err == nil && ok {
@@ -34,26 +34,46 @@ func serviceImageFor(t *testing.T, d *runtime.Docker, kind string) string {
 }
 
 // TestDockerServices: real redis, postgresql and mongodb servers as Tsuru service
-// instances, bound to an app that reads and writes them from inside its
-// unit through the injected variables; the data survives a restart of the
-// platform; a bound instance cannot be removed; unbinding takes the
-// variables away; removing an instance removes its server.
+// instances (see testServices).
 func TestDockerServices(t *testing.T) {
 	d := dockertest.New(t)
-	base := dockertest.HostBase(t, d)
-	redisImage, pgImage, mongoImage := serviceImageFor(t, d, runtime.KindRedis), serviceImageFor(t, d, runtime.KindPostgreSQL), serviceImageFor(t, d, runtime.KindMongoDB)
+	testServices(t, d, dockertest.HostBase(t, d), runtime.KindRedis, runtime.KindPostgreSQL, runtime.KindMongoDB)
+}
+
+// serviceEngine is an engine that runs databases.
+type serviceEngine interface {
+	runtime.Runtime
+	runtime.ServiceRuntime
+}
+
+// testServices: servers of kinds as Tsuru service instances on rt, bound
+// to an app that reads and writes them from inside its unit through the
+// injected variables; the data survives a restart of the platform; a
+// bound instance cannot be removed; unbinding takes the variables away;
+// removing an instance removes its server.
+func testServices(t *testing.T, rt serviceEngine, base string, kinds ...string) {
+	// The instance of each kind, the dbclient app's path for it, and what it stores.
+	instances := map[string]struct{ name, path, value string }{
+		runtime.KindRedis:      {"cache", "/redis", "one"},
+		runtime.KindPostgreSQL: {"pg", "/pg", "two"},
+		runtime.KindMongoDB:    {"docs", "/mongo", "three"},
+	}
+	imageOf := map[string]string{}
+	for _, k := range kinds {
+		imageOf[k] = serviceImageFor(t, rt, k)
+	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		svcs, _ := d.Services(ctx)
+		svcs, _ := rt.Services(ctx)
 		for _, s := range svcs {
-			_ = d.RemoveService(ctx, s.ID)
+			_ = rt.RemoveService(ctx, s.ID)
 		}
 	})
 	dataDir := t.TempDir()
 	images := func(c *server.Config) {
-		c.RedisImage, c.PostgreSQLImage, c.MongoDBImage = redisImage, pgImage, mongoImage
+		c.RedisImage, c.PostgreSQLImage, c.MongoDBImage = imageOf[runtime.KindRedis], imageOf[runtime.KindPostgreSQL], imageOf[runtime.KindMongoDB]
 	}
-	s := startServer(t, dataDir, d, base, images)
+	s := startServer(t, dataDir, rt, base, images)
 	const host = "dbc.localhost"
 	s.must(201, "POST", "/apps/admin/dbc", []byte(`{"name":"dbc"}`), nil)
 	s.must(201, "POST", "/apps/admin/dbc/snapshots/v1", paastest.TarGzDir(t, "../../testdata/apps/dbclient"), nil)
@@ -72,43 +92,45 @@ func TestDockerServices(t *testing.T) {
 		}
 		return out
 	}
-	must(201, "POST", "/services/instances", []byte(`{"name":"cache","service_name":"redis"}`))
-	must(201, "POST", "/services/instances", []byte(`{"name":"pg","service_name":"postgresql"}`))
-	must(201, "POST", "/services/instances", []byte(`{"name":"docs","service_name":"mongodb"}`))
-	for _, inst := range []string{"cache", "pg", "docs"} {
+	for _, k := range kinds {
+		must(201, "POST", "/services/instances", []byte(`{"name":"`+instances[k].name+`","service_name":"`+k+`"}`))
+	}
+	for _, k := range kinds {
+		inst := instances[k].name
 		must(200, "GET", "/services/instances/"+inst+"/status", nil)
 		if out := must(200, "PUT", "/services/instances/"+inst+"/dbc", nil); strings.Contains(out, "redis://:") && !strings.Contains(out, "***") {
 			t.Errorf("bind answer shows the password: %s", out)
 		}
 	}
-	s.waitFor(host+"/redis/set?v=one", "ok", 30*time.Second)
-	s.waitFor(host+"/pg/set?v=two", "ok", 30*time.Second)
-	s.waitFor(host+"/mongo/set?v=three", "ok", 30*time.Second)
-	s.waitFor(host+"/redis/get", "one", 5*time.Second)
-	s.waitFor(host+"/pg/get", "two", 5*time.Second)
-	s.waitFor(host+"/mongo/get", "three", 5*time.Second)
+	for _, k := range kinds {
+		s.waitFor(host+instances[k].path+"/set?v="+instances[k].value, "ok", 30*time.Second)
+	}
+	for _, k := range kinds {
+		s.waitFor(host+instances[k].path+"/get", instances[k].value, 5*time.Second)
+	}
 
 	// The platform restarts: the data is still there, read by the app.
 	s.stop()
-	s = startServer(t, dataDir, d, base, images)
-	s.waitFor(host+"/redis/get", "one", 30*time.Second)
-	s.waitFor(host+"/pg/get", "two", 30*time.Second)
-	s.waitFor(host+"/mongo/get", "three", 30*time.Second)
-
-	must(409, "DELETE", "/services/instances/cache", nil)
-	must(200, "DELETE", "/services/instances/cache/dbc", nil)
-	must(200, "DELETE", "/services/instances/pg/dbc", nil)
-	must(200, "DELETE", "/services/instances/docs/dbc", nil)
-	s.waitStatus(host+"/redis/get", 500, 30*time.Second) // no REDIS_URL any more
-	var info struct{ Apps []string }
-	json.Unmarshal([]byte(must(200, "GET", "/services/instances/pg", nil)), &info)
-	if len(info.Apps) != 0 {
-		t.Errorf("pg still bound to %v", info.Apps)
+	s = startServer(t, dataDir, rt, base, images)
+	for _, k := range kinds {
+		s.waitFor(host+instances[k].path+"/get", instances[k].value, 30*time.Second)
 	}
-	must(200, "DELETE", "/services/instances/cache", nil)
-	must(200, "DELETE", "/services/instances/pg", nil)
-	must(200, "DELETE", "/services/instances/docs", nil)
-	if svcs, err := d.Services(context.Background()); err != nil || len(svcs) != 0 {
+
+	first := instances[kinds[0]]
+	must(409, "DELETE", "/services/instances/"+first.name, nil)
+	for _, k := range kinds {
+		must(200, "DELETE", "/services/instances/"+instances[k].name+"/dbc", nil)
+	}
+	s.waitStatus(host+first.path+"/get", 500, 30*time.Second) // no variables any more
+	var info struct{ Apps []string }
+	json.Unmarshal([]byte(must(200, "GET", "/services/instances/"+first.name, nil)), &info)
+	if len(info.Apps) != 0 {
+		t.Errorf("%s still bound to %v", first.name, info.Apps)
+	}
+	for _, k := range kinds {
+		must(200, "DELETE", "/services/instances/"+instances[k].name, nil)
+	}
+	if svcs, err := rt.Services(context.Background()); err != nil || len(svcs) != 0 {
 		t.Errorf("servers left after removal: %+v %v", svcs, err)
 	}
 }

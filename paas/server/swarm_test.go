@@ -141,6 +141,14 @@ func TestSwarmLifecycle(t *testing.T) {
 	}
 }
 
+// TestSwarmServices runs the services flow on a single-node swarm: redis
+// and postgresql servers as Swarm services, bound to an app whose units
+// reach them over the instances' overlay networks.
+func TestSwarmServices(t *testing.T) {
+	base := swarmtest.HostBase(t)
+	testServices(t, swarmtest.New(t), base, runtime.KindRedis, runtime.KindPostgreSQL)
+}
+
 // hammer asks host for its page until the returned function is called,
 // which reports how many requests were sent, how many failed and the
 // answers seen.

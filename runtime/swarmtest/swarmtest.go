@@ -52,13 +52,15 @@ func New(t testing.TB) *runtime.Swarm {
 	return s
 }
 
-// Cleanup removes every unit, prepared volume, image and network of s,
-// then closes it.
+// Cleanup removes every unit, database service (with its data), prepared
+// volume, image and network of s, then closes it.
 func Cleanup(t testing.TB, s *runtime.Swarm) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	removeAll(t, ctx, "units", s.Units, func(u runtime.Unit) string { return u.ID },
 		func(ctx context.Context, id string) error { return s.Stop(ctx, id, 0) })
+	// After the units: a unit's service holds the networks of its databases.
+	removeAll(t, ctx, "database services", s.Services, func(svc runtime.Service) string { return svc.ID }, s.RemoveService)
 	if err := s.CollectIncomplete(ctx); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
