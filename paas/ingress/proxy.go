@@ -151,7 +151,8 @@ const statusClientClosedRequest = 499
 // SetRoutes is called. New starts no goroutines; Close releases idle
 // backend connections.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, up: newUpstream(), tr: newTransport(), bufs: &bufferPool{},
+	up := newUpstream()
+	p := &Proxy{log: opts.Logger, up: up, tr: newTransport(&up.dialer), bufs: &bufferPool{},
 		httpsPort: opts.HTTPSPort, wake: opts.Wake, wakeTimeout: opts.WakeTimeout}
 	if p.wakeTimeout == 0 {
 		p.wakeTimeout = 60 * time.Second
@@ -486,23 +487,34 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return res, nil
 	}
 	t, _ := req.Context().Value(targetKey{}).(*target)
-	if t == nil || len(t.backends) < 2 || !retryable(req) || !isDialError(err) ||
-		req.Context().Err() != nil {
+	if !rt.p.nextBackend(req, t, err) {
 		return nil, err
 	}
-	alt := t.backends[(t.first+1)%len(t.backends)]
-	rt.p.retries.Add(1)
-	rt.p.log.Info("ingress: backend refused connection, retrying on another",
-		"app", t.app, "failed", t.used, "backend", alt, "err", err)
 	// RoundTrippers must not modify their request, so retry on a copy.
 	req2 := req.Clone(req.Context())
-	req2.URL.Host = alt
-	t.used = alt
+	req2.URL.Host = t.used
 	res, err2 := rt.next.RoundTrip(req2)
 	if err2 != nil {
 		return nil, errors.Join(err, err2)
 	}
 	return res, nil
+}
+
+// nextBackend decides, for both upstream paths, whether a request that
+// failed with err on t.used goes once more, to t's next backend: only after
+// a refused dial (the backend provably saw nothing), for a repeatable
+// request whose client is still there. A retry is counted, logged, and
+// makes the next backend t.used.
+func (p *Proxy) nextBackend(r *http.Request, t *target, err error) bool {
+	if t == nil || len(t.backends) < 2 || !retryable(r) || !isDialError(err) || r.Context().Err() != nil {
+		return false
+	}
+	alt := t.backends[(t.first+1)%len(t.backends)]
+	p.retries.Add(1)
+	p.log.Info("ingress: backend refused connection, retrying on another",
+		"app", t.app, "failed", t.used, "backend", alt, "err", err)
+	t.used = alt
+	return true
 }
 
 func retryable(req *http.Request) bool {
@@ -562,14 +574,9 @@ func (bp *bufferPool) Put(b []byte) {
 }
 
 // newTransport returns an http.Transport tuned for a proxy talking to a
-// handful of local backends under many concurrent clients.
-func newTransport() *http.Transport {
-	d := &net.Dialer{
-		// A unit that does not accept within 5s is effectively down; fail
-		// fast to a 502 rather than hold the client.
-		Timeout:   5 * time.Second,
-		KeepAlive: 30 * time.Second,
-	}
+// handful of local backends under many concurrent clients; it dials as
+// the lean path does (d).
+func newTransport(d *net.Dialer) *http.Transport {
 	return &http.Transport{
 		// Never honour HTTP_PROXY: backends are local units.
 		Proxy:       nil,
@@ -577,8 +584,8 @@ func newTransport() *http.Transport {
 		// The default of 2 idle conns per host would make almost every
 		// concurrent request dial anew.
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: maxIdlePerBackend,
+		IdleConnTimeout:     idleConnTimeout,
 		// No ResponseHeaderTimeout: long-polling and slow handlers are the
 		// app's business; the client's disconnect cancels the request.
 		ExpectContinueTimeout: 1 * time.Second,

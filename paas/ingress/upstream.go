@@ -464,15 +464,10 @@ func (p *Proxy) leanRoundTrip(r *http.Request, t *target, guard *connGuard) (*up
 	if err == nil {
 		return c, res, nil
 	}
-	if len(t.backends) < 2 || !retryable(r) || !isDialError(err) || r.Context().Err() != nil {
+	if !p.nextBackend(r, t, err) {
 		return nil, nil, err
 	}
-	alt := t.backends[(t.first+1)%len(t.backends)]
-	p.retries.Add(1)
-	p.log.Info("ingress: backend refused connection, retrying on another",
-		"app", t.app, "failed", t.used, "backend", alt, "err", err)
-	t.used = alt
-	c, res, err2 := p.sendTo(r, alt, guard)
+	c, res, err2 := p.sendTo(r, t.used, guard)
 	if err2 != nil {
 		return nil, nil, errors.Join(err, err2)
 	}
