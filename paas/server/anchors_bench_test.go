@@ -17,9 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/selfhost/paas/paas/paastest"
-	"github.com/selfhost/paas/runtime/dockertest"
 )
 
 // BenchmarkIngressAnchors is issue 16's table: the hello app's unit (given
@@ -37,18 +34,7 @@ func BenchmarkIngressAnchors(b *testing.B) {
 	if err != nil {
 		b.Skip("wrk is not installed (apt-get install wrk)")
 	}
-	d := dockertest.New(b)
-	base := dockertest.HostBase(b, d)
-	s := startBenchServer(b, d, base)
-	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello","cpus":2}`), nil)
-	s.must(201, "POST", "/apps/admin/hello/snapshots/v1", paastest.TarGzDir(b, "../../testdata/apps/hello-v1"), nil)
-	s.must(200, "POST", "/apps/admin/hello/start", nil, nil)
-	s.waitFor("hello.localhost", "hello v1", time.Minute)
-	units, err := d.Units(context.Background())
-	if err != nil || len(units) != 1 {
-		b.Fatalf("want one unit, have %d (%v)", len(units), err)
-	}
-	unit := units[0].Addr
+	s, unit := startHelloUnit(b, `{"name":"hello","cpus":2}`)
 
 	type path struct{ name, url, host string }
 	paths := []path{

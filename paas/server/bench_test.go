@@ -249,10 +249,19 @@ func BenchmarkBareDockerRun(b *testing.B) {
 // BenchmarkServeApp compares requests to a running test-app container
 // through the ingress proxy with requests straight to the container.
 func BenchmarkServeApp(b *testing.B) {
+	s, unit := startHelloUnit(b, `{"name":"hello"}`)
+	b.Run("direct", func(b *testing.B) { paastest.Load(b, "http://"+unit+"/", "") })
+	b.Run("proxy", func(b *testing.B) { paastest.Load(b, "http://"+s.ingress+"/", "hello.localhost") })
+}
+
+// startHelloUnit runs a server on Docker with the hello app, created from
+// the Nodejitsu body app, serving from one unit, and returns the server
+// and that unit's address.
+func startHelloUnit(b *testing.B, app string) (*testServer, string) {
 	d := dockertest.New(b)
 	base := dockertest.HostBase(b, d)
 	s := startBenchServer(b, d, base)
-	s.must(201, "POST", "/apps/admin/hello", []byte(`{"name":"hello"}`), nil)
+	s.must(201, "POST", "/apps/admin/hello", []byte(app), nil)
 	s.must(201, "POST", "/apps/admin/hello/snapshots/v1", paastest.TarGzDir(b, "../../testdata/apps/hello-v1"), nil)
 	s.must(200, "POST", "/apps/admin/hello/start", nil, nil)
 	s.waitFor("hello.localhost", "hello v1", time.Minute)
@@ -260,8 +269,7 @@ func BenchmarkServeApp(b *testing.B) {
 	if err != nil || len(units) != 1 {
 		b.Fatalf("want one unit, have %d (%v)", len(units), err)
 	}
-	b.Run("direct", func(b *testing.B) { paastest.Load(b, "http://"+units[0].Addr+"/", "") })
-	b.Run("proxy", func(b *testing.B) { paastest.Load(b, "http://"+s.ingress+"/", "hello.localhost") })
+	return s, units[0].Addr
 }
 
 type nopWriter struct{}
